@@ -1,0 +1,107 @@
+"""The ``tutoring`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from app.config import Settings
+from app.platform.auth import mint_dev_token
+from app.platform.packs import install_pack
+from app.runtime import ConfigurationError, Runtime, build_runtime
+from app.tutoring.demo import DEMO_USERS, seed_demo
+from app.tutoring.pack import PACKS
+
+DEMO_ORG = "demo"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tutoring", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    tok = sub.add_parser("dev-token", help="print a JWT signed with AUTH_DEV_SECRET")
+    tok.add_argument("--org", required=True)
+    tok.add_argument("--user", required=True)
+    tok.add_argument("--role", action="append", required=True, dest="roles")
+    tok.add_argument("--ttl", type=int, default=12 * 3600)
+
+    inst = sub.add_parser("install-pack", help="install a pack into an organization (idempotent)")
+    inst.add_argument("--org", required=True)
+    inst.add_argument("--pack", default="tutoring", choices=sorted(PACKS))
+
+    seed = sub.add_parser("seed-demo", help="install the tutoring pack and add demo data")
+    seed.add_argument("--org", required=True)
+    return p
+
+
+def _dev_tokens(settings: Settings, org: str) -> list[str]:
+    if not settings.auth_dev_secret:
+        return ["(AUTH_DEV_SECRET is unset: no dev tokens)"]
+    lines = []
+    for user in DEMO_USERS:
+        token = mint_dev_token(
+            settings.auth_dev_secret,
+            org=org,
+            user=user.user_id,
+            roles=[user.role],
+            claims=settings.claim_names,
+        )
+        lines.append(f"{user.label:<16} {user.role:<9} {token}")
+    return lines
+
+
+async def _install(runtime: Runtime, org: str, pack: str) -> None:
+    types = await install_pack(runtime.store, org, PACKS[pack])
+    print(f"pack {pack!r} installed in {org!r}: {', '.join(t.slug for t in types)}")
+
+
+async def _seed(runtime: Runtime, org: str) -> None:
+    await _install(runtime, org, "tutoring")
+    added = await seed_demo(runtime.entities, org)
+    print("demo data added" if added else "demo data already present")
+    print("\n".join(_dev_tokens(runtime.settings, org)))
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> None:
+    runtime = await build_runtime(settings)
+    try:
+        if args.command == "install-pack":
+            await _install(runtime, args.org, args.pack)
+        elif args.command == "seed-demo":
+            await _seed(runtime, args.org)
+    finally:
+        await runtime.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "dev-token":
+        if not settings.auth_dev_secret:
+            print("AUTH_DEV_SECRET is unset; dev tokens are refused.", file=sys.stderr)
+            return 2
+        print(
+            mint_dev_token(
+                settings.auth_dev_secret,
+                org=args.org,
+                user=args.user,
+                roles=args.roles,
+                ttl_seconds=args.ttl,
+                claims=settings.claim_names,
+            )
+        )
+        return 0
+    try:
+        asyncio.run(_run(args, settings))
+    except ConfigurationError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

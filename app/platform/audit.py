@@ -1,0 +1,55 @@
+"""The audit trail: who changed which fields of which entity, and when.
+
+Entries name changed fields, never their values, so the trail can be shown to auditors
+without re-exposing masked data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+
+from app.platform.actor import Actor
+from app.platform.store import IndexSpec, Store
+
+AUDIT_COLLECTION = "audit"
+AUDIT_INDEXES = (
+    IndexSpec(AUDIT_COLLECTION, (("organizationId", 1), ("entityId", 1), ("at", 1))),
+    IndexSpec(AUDIT_COLLECTION, (("organizationId", 1), ("actor.userId", 1), ("at", 1))),
+)
+
+
+class AuditLog:
+    def __init__(self, store: Store) -> None:
+        self._col = store.collection(AUDIT_COLLECTION)
+
+    async def record(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        at: datetime,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        fields: Iterable[str] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        await self._col.insert_one(
+            actor.organization_id,
+            {
+                "_id": str(ObjectId()),
+                "at": at,
+                "actor": actor.audit_dict(),
+                "action": action,
+                "entityType": entity_type,
+                "entityId": entity_id,
+                "fields": sorted(fields),
+                **(extra or {}),
+            },
+        )
+
+    async def for_entity(self, org: str, entity_id: str) -> list[dict[str, Any]]:
+        return await self._col.find(org, {"entityId": entity_id}, sort=[("at", 1), ("_id", 1)])

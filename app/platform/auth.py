@@ -1,0 +1,150 @@
+"""Bearer tokens to actors.
+
+Tokens are verified by PyJWT: HS256 with the development secret, or RS256 against an
+identity provider's JWKS. The claims give the user, organization and roles; the actor's
+linked entity ids (``actor.teacherId`` and the like) are then looked up in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+import jwt
+
+from app.platform.actor import SYSTEM_ROLE, Actor
+from app.platform.errors import Unauthenticated
+from app.platform.permissions.access import ENTITIES_COLLECTION
+from app.platform.registry import EntityRegistry
+from app.platform.store import Store
+
+
+@dataclass(frozen=True)
+class ClaimNames:
+    user: str = "sub"
+    organization: str = "org_id"
+    roles: str = "roles"
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    organization_id: str
+    roles: frozenset[str]
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        dev_secret: str | None = None,
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        claims: ClaimNames = ClaimNames(),
+        leeway_seconds: int = 30,
+    ) -> None:
+        self._dev_secret = dev_secret
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._issuer = issuer
+        self._audience = audience
+        self._claims = claims
+        self._leeway = leeway_seconds
+
+    def verify(self, token: str) -> Identity:
+        """Raises ``Unauthenticated`` with a generic message for every failure, so the reply
+        never tells an attacker which check failed."""
+        try:
+            claims = self._decode(token)
+        except (jwt.PyJWTError, ValueError):
+            raise Unauthenticated("The bearer token is missing, invalid or expired.") from None
+        return self._identity(claims)
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        header = jwt.get_unverified_header(token)
+        alg = header.get("alg")
+        required = {"require": ["exp", self._claims.user]}
+        if alg == "HS256" and self._dev_secret:
+            return jwt.decode(
+                token, self._dev_secret, algorithms=["HS256"], options=required, leeway=self._leeway
+            )
+        if alg == "RS256" and self._jwks is not None:
+            key = self._jwks.get_signing_key_from_jwt(token).key
+            return jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={**required, "verify_aud": self._audience is not None},
+                leeway=self._leeway,
+            )
+        raise ValueError("no verifier for this token")
+
+    def _identity(self, claims: dict[str, Any]) -> Identity:
+        user = claims.get(self._claims.user)
+        org = claims.get(self._claims.organization)
+        roles = claims.get(self._claims.roles)
+        if isinstance(roles, str):  # e.g. Clerk's single "org_role"
+            roles = [roles]
+        if not isinstance(user, str) or not user or not isinstance(org, str) or not org:
+            raise Unauthenticated("The bearer token is missing, invalid or expired.")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise Unauthenticated("The bearer token is missing, invalid or expired.")
+        # "org:admin" (Clerk) and "admin" name the same role.
+        names = frozenset(r.split(":", 1)[-1] for r in roles) - {SYSTEM_ROLE}
+        return Identity(user, org, names)
+
+
+def mint_dev_token(
+    secret: str,
+    *,
+    org: str,
+    user: str,
+    roles: Sequence[str],
+    ttl_seconds: int = 12 * 3600,
+    claims: ClaimNames = ClaimNames(),
+) -> str:
+    now = datetime.now(UTC)
+    payload = {
+        claims.user: user,
+        claims.organization: org,
+        claims.roles: list(roles),
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_seconds),
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+class ActorResolver:
+    """Finds the entities bound to a user (one query) and builds the actor."""
+
+    def __init__(self, store: Store) -> None:
+        self._registry = EntityRegistry(store)
+        self._entities = store.collection(ENTITIES_COLLECTION)
+
+    async def resolve(self, identity: Identity) -> Actor:
+        org = identity.organization_id
+        linked = [t for t in (await self._registry.all(org)).values() if t.actor_link]
+        links: dict[str, str] = {}
+        if linked:
+            docs = await self._entities.find(
+                org,
+                {
+                    "$or": [
+                        {"type": t.slug, f"data.{t.user_link_field}": identity.user_id}
+                        for t in linked
+                    ]
+                },
+            )
+            by_type = {d["type"]: d["_id"] for d in docs}
+            links = {t.actor_link: by_type[t.slug] for t in linked if t.slug in by_type}
+        return Actor(
+            user_id=identity.user_id,
+            organization_id=org,
+            roles=identity.roles,
+            links=MappingProxyType(links),
+        )

@@ -1,0 +1,352 @@
+"""The secure entity service.
+
+Every entity read or write in the product goes through ``ActorEntities``: it checks the
+policy, confines the store query to the actor's scope, masks what leaves, enforces write
+masks and the type's schema and references, stamps and versions documents, and audits writes.
+Transports and domain code call it; none of them touch the ``entities`` collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+
+from app.platform.actor import Actor
+from app.platform.audit import AuditLog
+from app.platform.clock import Clock, system_clock
+from app.platform.entities.models import Entity, OrderKey, Page
+from app.platform.entities.query import (
+    build_filter,
+    cursor_condition,
+    encode_cursor,
+    sort_spec,
+)
+from app.platform.errors import BadUserInput, Conflict, Forbidden, NotFound
+from app.platform.permissions import Access, Action, RoleDefinition, RoleRepository, load_access
+from app.platform.permissions.access import ENTITIES_COLLECTION
+from app.platform.registry import EntityRegistry, EntityType
+from app.platform.store import DuplicateKey, IndexSpec, Store
+
+MAX_PAGE_SIZE = 100
+VERSION = "_v"
+
+ENTITY_INDEXES = (
+    IndexSpec(
+        ENTITIES_COLLECTION, (("organizationId", 1), ("type", 1), ("createdAt", 1), ("_id", 1))
+    ),
+    IndexSpec(
+        ENTITIES_COLLECTION, (("organizationId", 1), ("type", 1), ("updatedAt", 1), ("_id", 1))
+    ),
+)
+
+
+def _now(clock: Clock) -> datetime:
+    # BSON dates carry milliseconds; truncate so both backends return what was written.
+    now = clock()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _and(*parts: Mapping[str, Any] | None) -> dict[str, Any]:
+    live = [dict(p) for p in parts if p]
+    return live[0] if len(live) == 1 else {"$and": live}
+
+
+class EntityService:
+    """Shared dependencies; ``for_actor`` gives the per-request, permission-bound view."""
+
+    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.registry = EntityRegistry(store)
+        self.roles = RoleRepository(store)
+        self.audit = AuditLog(store)
+        self.collection = store.collection(ENTITIES_COLLECTION)
+
+    async def for_actor(self, actor: Actor) -> ActorEntities:
+        access = await load_access(actor, self.roles, self.registry, self.collection)
+        return ActorEntities(self, access)
+
+
+class ActorEntities:
+    def __init__(self, service: EntityService, access: Access) -> None:
+        self.service = service
+        self._col = service.collection
+        self.access = access
+
+    @property
+    def actor(self) -> Actor:
+        return self.access.actor
+
+    @property
+    def _org(self) -> str:
+        return self.actor.organization_id
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def query(
+        self,
+        slug: str,
+        *,
+        where: Mapping[str, Any] | None = None,
+        search: str | None = None,
+        order_by: Sequence[OrderKey] = (),
+        first: int = 20,
+        after: str | None = None,
+    ) -> Page:
+        if first < 0:
+            raise BadUserInput("'first' must not be negative.", {"first": "negative"})
+        first = min(first, MAX_PAGE_SIZE)
+        entity_type = self.access.entity_type(slug)
+        scope = await self.access.scope(slug, Action.LIST)
+        allowed = self.access.filterable_fields(slug)
+        conditions = build_filter(entity_type, where, search, allowed)
+        spec = sort_spec(entity_type, order_by, allowed)
+        if after:
+            conditions.append(cursor_condition(after, spec))
+        if scope.empty or first == 0:
+            return Page([], [], False)
+        docs = await self._col.find(
+            self._org, _and({"type": slug}, scope.filter, *conditions), sort=spec, limit=first + 1
+        )
+        page = docs[:first]
+        items = [await self._present(slug, Action.LIST, d) for d in page]
+        return Page(items, [encode_cursor(d, spec) for d in page], len(docs) > first)
+
+    async def count(
+        self, slug: str, *, where: Mapping[str, Any] | None = None, search: str | None = None
+    ) -> int:
+        entity_type = self.access.entity_type(slug)
+        scope = await self.access.scope(slug, Action.LIST)
+        if scope.empty:
+            return 0
+        conditions = build_filter(entity_type, where, search, self.access.filterable_fields(slug))
+        return await self._col.count(self._org, _and({"type": slug}, scope.filter, *conditions))
+
+    async def get(self, slug: str, entity_id: str) -> Entity | None:
+        """The entity, or None when it is absent or outside the actor's scope."""
+        found = await self.get_many(slug, [entity_id])
+        return found.get(entity_id)
+
+    async def get_many(self, slug: str, ids: Iterable[str]) -> dict[str, Entity]:
+        """One store query for any number of ids; out-of-scope ids are simply missing."""
+        wanted = sorted({i for i in ids if isinstance(i, str)})
+        scope = await self.access.scope(slug, Action.READ)
+        if not wanted or scope.empty:
+            return {}
+        docs = await self._col.find(
+            self._org, _and({"_id": {"$in": wanted}, "type": slug}, scope.filter)
+        )
+        return {d["_id"]: await self._present(slug, Action.READ, d) for d in docs}
+
+    async def require(self, slug: str, entity_id: str) -> Entity:
+        entity = await self.get(slug, entity_id)
+        if entity is None:
+            raise NotFound(slug, entity_id)
+        return entity
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def create(
+        self,
+        slug: str,
+        data: Mapping[str, Any],
+        *,
+        server_fields: Mapping[str, Any] | None = None,
+    ) -> Entity:
+        """``data`` is caller input under the write mask; ``server_fields`` are set by domain
+        code (statuses, credits) and are never taken from a transport's input."""
+        entity_type = self.access.entity_type(slug)
+        roles = self.access.require(slug, Action.CREATE)
+        self._reject_unknown(entity_type, data)
+        values = {k: v for k, v in entity_type.coerce(data).items() if v is not None}
+        values.update(entity_type.coerce(server_fields or {}))
+        now = _now(self.service.clock)
+        doc: dict[str, Any] = {
+            "_id": str(ObjectId()),
+            "type": slug,
+            "data": values,
+            "createdAt": now,
+            "updatedAt": now,
+            "createdBy": self.actor.user_id,
+            "updatedBy": self.actor.user_id,
+            VERSION: 1,
+        }
+        reaching = [r for r in roles if await self._in_scope_of_any(slug, [r], doc)]
+        if not reaching:
+            raise Forbidden(f"You may not create this {slug}: it would be outside your scope.")
+        self._check_writable(entity_type, Action.CREATE, reaching, data)
+        entity_type.validate(values)
+        await self._check_references(entity_type, values)
+        try:
+            await self._col.insert_one(self._org, doc)
+        except DuplicateKey:
+            raise Conflict(f"Another {slug} already holds one of these unique values.") from None
+        await self._audit("create", slug, doc["_id"], values.keys(), now)
+        return await self._present(slug, Action.READ, doc)
+
+    async def update(
+        self,
+        slug: str,
+        entity_id: str,
+        changes: Mapping[str, Any],
+        *,
+        server_fields: Mapping[str, Any] | None = None,
+    ) -> Entity:
+        """Sets fields (None clears one). Optimistic: a concurrent write makes this a
+        ``CONFLICT`` rather than validating against a document that no longer exists."""
+        entity_type = self.access.entity_type(slug)
+        self.access.require(slug, Action.UPDATE)
+        current = await self._load_for(slug, entity_id, Action.UPDATE)
+        reaching = await self.access.reaching_roles(slug, Action.UPDATE, current)
+        self._reject_unknown(entity_type, changes)
+        self._check_writable(entity_type, Action.UPDATE, reaching, changes)
+        incoming = {**entity_type.coerce(changes), **entity_type.coerce(server_fields or {})}
+        merged = {**current["data"], **incoming}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        changed = {
+            k for k in set(merged) | set(current["data"]) if merged.get(k) != current["data"].get(k)
+        }
+        if not changed:
+            return await self._present(slug, Action.READ, current)
+        entity_type.validate(merged)
+        candidate = {**current, "data": merged}
+        if not await self._in_scope_of_any(slug, reaching, candidate):
+            raise Forbidden(f"This change would move the {slug} outside your scope.")
+        await self._check_references(entity_type, {k: merged[k] for k in changed if k in merged})
+        now = _now(self.service.clock)
+        update: dict[str, Any] = {
+            "$set": {
+                **{f"data.{k}": merged[k] for k in changed if k in merged},
+                "updatedAt": now,
+                "updatedBy": self.actor.user_id,
+            },
+            "$inc": {VERSION: 1},
+        }
+        unset = {f"data.{k}": "" for k in changed if k not in merged}
+        if unset:
+            update["$unset"] = unset
+        try:
+            written = await self._col.find_one_and_update(
+                self._org,
+                {"_id": entity_id, "type": slug, VERSION: current.get(VERSION)},
+                update,
+            )
+        except DuplicateKey:
+            raise Conflict(f"Another {slug} already holds one of these unique values.") from None
+        if written is None:
+            raise Conflict(f"The {slug} was changed by someone else meanwhile; reload and retry.")
+        await self._audit("update", slug, entity_id, changed, now)
+        return await self._present(slug, Action.READ, written)
+
+    async def delete(self, slug: str, entity_id: str) -> str:
+        entity_type = self.access.entity_type(slug)
+        self.access.require(slug, Action.DELETE)
+        current = await self._load_for(slug, entity_id, Action.DELETE)
+        referrers = [
+            {"type": other.slug, f"data.{field}": entity_id}
+            for other in self.access.types.values()
+            for field, target in other.references.items()
+            if target == entity_type.slug
+        ]
+        if referrers:
+            used_by = await self._col.distinct(self._org, "type", {"$or": referrers})
+            if used_by:
+                raise Conflict(
+                    f"This {slug} is still referenced by {', '.join(sorted(used_by))} "
+                    "entities; remove or reassign those first.",
+                    details={"referencedBy": sorted(used_by)},
+                )
+        deleted = await self._col.delete_one(
+            self._org, {"_id": entity_id, "type": slug, VERSION: current.get(VERSION)}
+        )
+        if not deleted:
+            raise Conflict(f"The {slug} was changed by someone else meanwhile; reload and retry.")
+        await self._audit("delete", slug, entity_id, (), _now(self.service.clock))
+        return entity_id
+
+    # -- helpers ----------------------------------------------------------------------
+
+    async def _load_for(self, slug: str, entity_id: str, action: Action) -> dict[str, Any]:
+        scope = await self.access.scope(slug, action)
+        doc = None
+        if isinstance(entity_id, str) and not scope.empty:
+            doc = await self._col.find_one(
+                self._org, _and({"_id": entity_id, "type": slug}, scope.filter)
+            )
+        if doc is None:
+            raise NotFound(slug, entity_id)
+        return doc
+
+    async def _in_scope_of_any(
+        self, slug: str, roles: list[RoleDefinition], doc: dict[str, Any]
+    ) -> bool:
+        for role in roles:
+            if (await self.access.role_scope(role, slug)).predicate(doc):
+                return True
+        return False
+
+    async def _present(self, slug: str, action: Action, doc: Mapping[str, Any]) -> Entity:
+        roles = await self.access.reaching_roles(slug, action, dict(doc))
+        visible = self.access.visible_fields(slug, roles)
+        data = {k: v for k, v in doc.get("data", {}).items() if k in visible}
+        return Entity(
+            id=doc["_id"],
+            type=slug,
+            data=data,
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
+            visible=visible,
+        )
+
+    @staticmethod
+    def _reject_unknown(entity_type: EntityType, data: Mapping[str, Any]) -> None:
+        unknown = sorted(set(data) - set(entity_type.fields))
+        if unknown:
+            raise BadUserInput(
+                f"{entity_type.slug} has no field(s) {', '.join(unknown)}.",
+                {name: "is not a field of this type" for name in unknown},
+            )
+
+    def _check_writable(
+        self,
+        entity_type: EntityType,
+        action: Action,
+        roles: list[RoleDefinition],
+        data: Mapping[str, Any],
+    ) -> None:
+        writable = self.access.writable_fields(entity_type.slug, action, roles)
+        refused = sorted(set(data) - writable)
+        if refused:
+            raise Forbidden(
+                f"You may not set {', '.join(refused)} on a {entity_type.slug}.",
+                details={"fields": refused},
+            )
+
+    async def _check_references(self, entity_type: EntityType, values: Mapping[str, Any]) -> None:
+        by_target: dict[str, dict[str, str]] = {}
+        for field, target in entity_type.references.items():
+            value = values.get(field)
+            if isinstance(value, str):
+                by_target.setdefault(target, {})[field] = value
+        errors: dict[str, str] = {}
+        for target, fields in by_target.items():
+            found = set(
+                await self._col.distinct(
+                    self._org, "_id", {"_id": {"$in": sorted(set(fields.values()))}, "type": target}
+                )
+            )
+            errors.update(
+                {f: f"no {target} with this id" for f, v in fields.items() if v not in found}
+            )
+        if errors:
+            raise BadUserInput(f"Invalid references on {entity_type.slug}.", errors)
+
+    async def _audit(
+        self, action: str, slug: str, entity_id: str, fields: Iterable[str], at: datetime
+    ) -> None:
+        await self.service.audit.record(
+            self.actor, action, at=at, entity_type=slug, entity_id=entity_id, fields=fields
+        )

@@ -1,0 +1,99 @@
+"""Packs: a bundle of entity types and roles installed into an organization.
+
+Installing is idempotent and conservative: what an organization already has (including its
+own changes to a role's masks) is kept; only what is missing is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.platform.audit import AUDIT_INDEXES
+from app.platform.entities.service import ENTITY_INDEXES
+from app.platform.permissions import RoleDefinition, RoleRepository
+from app.platform.permissions.access import ENTITIES_COLLECTION
+from app.platform.permissions.repository import ROLES_COLLECTION
+from app.platform.registry import TYPES_COLLECTION, EntityRegistry, EntityType
+from app.platform.store import IndexSpec, Store
+
+PACKS_COLLECTION = "packs"
+
+PLATFORM_INDEXES: tuple[IndexSpec, ...] = (
+    *ENTITY_INDEXES,
+    *AUDIT_INDEXES,
+    IndexSpec(TYPES_COLLECTION, (("organizationId", 1), ("slug", 1)), unique=True),
+    IndexSpec(ROLES_COLLECTION, (("organizationId", 1), ("name", 1)), unique=True),
+    IndexSpec(PACKS_COLLECTION, (("organizationId", 1), ("slug", 1)), unique=True),
+)
+
+
+@dataclass(frozen=True)
+class Pack:
+    slug: str
+    version: str
+    entity_types: tuple[EntityType, ...]
+    roles: tuple[RoleDefinition, ...]
+    extra_indexes: tuple[IndexSpec, ...] = field(default=())
+
+    def indexes(self) -> list[IndexSpec]:
+        """Indexes for every query pattern the platform runs on this pack's types: reference
+        look-ups (scopes, delete checks), user links (unique), and declared patterns."""
+        specs: list[IndexSpec] = []
+        base = (("organizationId", 1), ("type", 1))
+        link_fields: set[str] = set()
+        for t in self.entity_types:
+            for ref in t.references:
+                specs.append(IndexSpec(ENTITIES_COLLECTION, (*base, (f"data.{ref}", 1))))
+            for pattern in t.indexes:
+                keys = tuple((f"data.{f}", d) for f, d in pattern)
+                specs.append(IndexSpec(ENTITIES_COLLECTION, (*base, *keys)))
+            if t.actor_link:
+                link_fields.add(t.user_link_field)
+        for name in sorted(link_fields):
+            path = f"data.{name}"
+            specs.append(
+                IndexSpec(
+                    ENTITIES_COLLECTION,
+                    (*base, (path, 1)),
+                    unique=True,
+                    partial={path: {"$exists": True}},
+                    name=f"user_link_{name}",
+                )
+            )
+        return _dedupe([*specs, *self.extra_indexes])
+
+
+def _dedupe(specs: Sequence[IndexSpec]) -> list[IndexSpec]:
+    seen: dict[str, IndexSpec] = {}
+    for spec in specs:
+        seen.setdefault(f"{spec.collection}:{spec.index_name}", spec)
+    return list(seen.values())
+
+
+async def ensure_indexes(store: Store, packs: Sequence[Pack]) -> None:
+    """Run at start-up: the platform's own indexes and every known pack's."""
+    specs = [*PLATFORM_INDEXES]
+    for pack in packs:
+        specs.extend(pack.indexes())
+    await store.ensure_indexes(specs)
+
+
+async def install_pack(store: Store, org: str, pack: Pack) -> list[EntityType]:
+    """Adds the pack's missing types and roles to ``org``; returns the pack's types as the
+    organization now has them."""
+    await store.ensure_indexes(pack.indexes())
+    registry = EntityRegistry(store)
+    roles = RoleRepository(store)
+    for entity_type in pack.entity_types:
+        await registry.install(org, entity_type)
+    for role in pack.roles:
+        await roles.install(org, role)
+    await store.collection(PACKS_COLLECTION).update_one(
+        org,
+        {"slug": pack.slug},
+        {"$setOnInsert": {"slug": pack.slug, "version": pack.version}},
+        upsert=True,
+    )
+    installed = await registry.all(org)
+    return [installed[t.slug] for t in pack.entity_types]

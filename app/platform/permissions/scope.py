@@ -1,0 +1,132 @@
+"""Scope rules compiled twice from one definition: into a MongoDB filter that the store query
+carries (so counts and pages are right), and into a predicate over a loaded document (so the
+service can tell which of an actor's roles reach a given document and mask it accordingly).
+The two are built side by side from the same rule so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.platform.actor import Actor
+from app.platform.permissions.models import FieldMatch, ReferencedBy, Related, ScopeAll, ScopeRule
+
+MISSING: Any = object()
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def doc_path(field: str) -> str:
+    """Where an entity field lives in a stored document."""
+    return "_id" if field == "id" else f"data.{field}"
+
+
+def doc_value(doc: dict[str, Any], field: str) -> Any:
+    if field == "id":
+        return doc.get("_id", MISSING)
+    return doc.get("data", {}).get(field, MISSING)
+
+
+def _equals(actual: Any, expected: Any) -> bool:
+    # MongoDB's equality also matches an array that contains the value.
+    if isinstance(actual, list):
+        return expected in actual or actual == expected
+    return actual is not MISSING and actual == expected
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A set of documents, as a filter (None = no restriction) and as a predicate."""
+
+    filter: dict[str, Any] | None
+    predicate: Predicate
+    empty: bool = False
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls(None, lambda _doc: True)
+
+    @classmethod
+    def nothing(cls) -> Scope:
+        return cls({"_id": {"$in": []}}, lambda _doc: False, empty=True)
+
+    @classmethod
+    def all_of(cls, scopes: Sequence[Scope]) -> Scope:
+        if any(s.empty for s in scopes):
+            return cls.nothing()
+        filters = [s.filter for s in scopes if s.filter is not None]
+        preds = [s.predicate for s in scopes]
+        combined = None if not filters else filters[0] if len(filters) == 1 else {"$and": filters}
+        return cls(combined, lambda doc: all(p(doc) for p in preds))
+
+    @classmethod
+    def any_of(cls, scopes: Sequence[Scope]) -> Scope:
+        live = [s for s in scopes if not s.empty]
+        if not live:
+            return cls.nothing()
+        if any(s.filter is None for s in live):
+            return cls.everything()
+        preds = [s.predicate for s in live]
+        combined = live[0].filter if len(live) == 1 else {"$or": [s.filter for s in live]}
+        return cls(combined, lambda doc: any(p(doc) for p in preds))
+
+
+def compile_field_match(rule: FieldMatch, actor: Actor) -> Scope:
+    path = doc_path(rule.field)
+    if rule.operator == "exists":
+        want = bool(rule.value if rule.value_path is None else actor.value(rule.value_path))
+        return Scope(
+            {path: {"$exists": want}},
+            lambda doc: (doc_value(doc, rule.field) is not MISSING) == want,
+        )
+    value = rule.value if rule.value_path is None else actor.value(rule.value_path)
+    if value is None:
+        # An actor without the linked entity matches nothing; in MongoDB ``{f: None}`` would
+        # match every document that lacks the field, which must never widen a scope.
+        return Scope.nothing()
+    if rule.operator == "eq":
+        return Scope({path: value}, lambda doc: _equals(doc_value(doc, rule.field), value))
+    if rule.operator == "ne":
+        return Scope(
+            {path: {"$ne": value}}, lambda doc: not _equals(doc_value(doc, rule.field), value)
+        )
+    values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+    if rule.operator == "in":
+        return Scope(
+            {path: {"$in": values}},
+            lambda doc: any(_equals(doc_value(doc, rule.field), v) for v in values),
+        )
+    return Scope(
+        {path: {"$nin": values}},
+        lambda doc: not any(_equals(doc_value(doc, rule.field), v) for v in values),
+    )
+
+
+def scope_from_ids(field: str, ids: Collection[Any]) -> Scope:
+    if not ids:
+        return Scope.nothing()
+    id_set = frozenset(ids)
+    return Scope(
+        {doc_path(field): {"$in": sorted(id_set)}},
+        lambda doc: (
+            any(v in id_set for v in value)
+            if isinstance(value := doc_value(doc, field), list)
+            else value in id_set
+        ),
+    )
+
+
+__all__ = [
+    "MISSING",
+    "FieldMatch",
+    "ReferencedBy",
+    "Related",
+    "Scope",
+    "ScopeAll",
+    "ScopeRule",
+    "compile_field_match",
+    "doc_path",
+    "doc_value",
+    "scope_from_ids",
+]

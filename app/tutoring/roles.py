@@ -1,0 +1,153 @@
+"""Who may do what in a tutoring organization: policies, scopes and masks per role.
+
+This file is the one home of those decisions ("where is it decided that a teacher cannot see
+a guardian's phone?" -- here: the teacher role has no guardian policy at all, and its session
+mask leaves out ``guardianId``). Each role is installed per organization as data and may be
+changed there; the README's role table mirrors this file and a test checks both.
+
+Holes in the spec's sketch closed here: guardians read only their own guardian record,
+payments and entitlements; teachers read only students they have sessions with; scopes
+compare with the linked entity ids (``actor.teacherId``), not the login id; every role that
+reads a type has an explicit mask, and every write goes through an explicit write mask.
+"""
+
+from __future__ import annotations
+
+from app.platform.permissions import (
+    FieldMatch,
+    Policy,
+    ReadMask,
+    ReferencedBy,
+    RoleDefinition,
+    ScopeAll,
+    WriteMask,
+)
+
+ADMIN, TEACHER, GUARDIAN = "admin", "teacher", "guardian"
+SETTINGS_RESOURCE = "organizationSettings"
+
+
+def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
+    return tuple(Policy(resource=resource, action=a, effect="allow") for a in actions)
+
+
+def _only(*fields: str) -> ReadMask:
+    return ReadMask(mode="whitelist", fields=fields)
+
+
+_ALL = ReadMask(mode="blacklist", fields=())
+
+ADMIN_ROLE = RoleDefinition(
+    name=ADMIN,
+    description="Runs the business: every entity, every field.",
+    policies=(Policy(resource="*", action="*", effect="allow"),),
+    scopes={"*": (ScopeAll(),)},
+    readMasks={"*": _ALL},
+    writeMasks={
+        "*": WriteMask(create="*", update="*"),
+        # Amounts and credit totals are fixed once created; credits move only by domain
+        # operations (booking, completion), so a typo cannot mint or erase credits.
+        "payment": WriteMask(create="*", update=("method", "paymentLinkUrl")),
+        "entitlement": WriteMask(
+            create="*", update=("expiresAt", "subject", "preferredTeacherId", "recurringSchedule")
+        ),
+    },
+)
+
+SESSION_FIELDS_FOR_TEACHERS = (
+    "teacherId",
+    "studentId",
+    "startTime",
+    "duration",
+    "subject",
+    "meetingLink",
+    "status",
+    "teacherNotes",
+    "reportSubmitted",
+    "reportContent",
+)
+
+TEACHER_ROLE = RoleDefinition(
+    name=TEACHER,
+    description="Tutors: their own profile and sessions, and the students they teach.",
+    policies=(
+        *_allow("session", "list", "read", "update"),
+        *_allow("student", "list", "read"),
+        *_allow("teacher", "list", "read", "update"),
+    ),
+    scopes={
+        "session": (FieldMatch(field="teacherId", operator="eq", valuePath="actor.teacherId"),),
+        "teacher": (FieldMatch(field="id", operator="eq", valuePath="actor.teacherId"),),
+        "student": (ReferencedBy(source="session", field="studentId"),),
+    },
+    readMasks={
+        "session": _only(*SESSION_FIELDS_FOR_TEACHERS),
+        "student": _only("name", "grade", "subjects"),
+        "teacher": _ALL,  # an organization may hide hourlyRate: see settings.py
+    },
+    writeMasks={
+        "session": WriteMask(update=("teacherNotes", "reportSubmitted", "reportContent")),
+        "teacher": WriteMask(
+            update=("name", "phone", "bio", "subjects", "availability", "timezone")
+        ),
+    },
+)
+
+SESSION_FIELDS_FOR_GUARDIANS = (
+    "teacherId",
+    "studentId",
+    "guardianId",
+    "startTime",
+    "duration",
+    "subject",
+    "meetingLink",
+    "status",
+    "entitlementId",
+    "paymentId",
+    "guardianNotes",
+    "reportSubmitted",
+    "cancellationReason",
+    "cancelledAt",
+    "rescheduleCount",
+)
+
+_OWN = FieldMatch(field="guardianId", operator="eq", valuePath="actor.guardianId")
+
+GUARDIAN_ROLE = RoleDefinition(
+    name=GUARDIAN,
+    description="Parents: their own record, children, sessions, payments and packs.",
+    policies=(
+        *_allow("session", "list", "read", "create", "update"),
+        *_allow("student", "list", "read", "update"),
+        *_allow("guardian", "list", "read", "update"),
+        *_allow("payment", "list", "read"),
+        *_allow("entitlement", "list", "read"),
+        *_allow("teacher", "list", "read"),
+    ),
+    scopes={
+        "session": (_OWN,),
+        "student": (_OWN,),
+        "guardian": (FieldMatch(field="id", operator="eq", valuePath="actor.guardianId"),),
+        "payment": (_OWN,),
+        "entitlement": (_OWN,),
+        "teacher": (ReferencedBy(source="session", field="teacherId"),),
+    },
+    readMasks={
+        "session": _only(*SESSION_FIELDS_FOR_GUARDIANS),
+        "student": _only("name", "grade", "subjects", "preferredTeacherId", "guardianId"),
+        "guardian": _ALL,
+        "payment": _ALL,
+        "entitlement": _ALL,
+        "teacher": _only("name", "subjects", "bio"),
+    },
+    writeMasks={
+        # Sessions are created by booking (domain operation), never from raw input.
+        "session": WriteMask(create=(), update=("guardianNotes",)),
+        "student": WriteMask(update=("name", "grade", "subjects")),
+        "guardian": WriteMask(
+            update=("name", "email", "phone", "whatsappNumber", "billingAddress")
+        ),
+    },
+)
+
+ROLES = (ADMIN_ROLE, TEACHER_ROLE, GUARDIAN_ROLE)
