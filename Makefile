@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# Development only: the secret that signs the demo tokens `make run` prints.
+AUTH_DEV_SECRET ?= dev-only-secret-not-for-production-0123456789
+
 run: $(STAMP)
-	$(BIN)/tutoring serve --demo
+	AUTH_DEV_SECRET=$(AUTH_DEV_SECRET) $(BIN)/tutoring seed-demo --org demo
 
 test: $(STAMP)
 	$(BIN)/ruff check app workers tests bench

@@ -64,6 +64,10 @@ class _MemoryRaw:
         return self._col.delete_one(dict(filter)).deleted_count
 
     async def create_index(self, spec: IndexSpec) -> None:
+        # mongomock rebuilds (and re-checks, ignoring partial filters) an existing index;
+        # MongoDB treats an identical create_index as a no-op, so skip it here too.
+        if spec.index_name in self._col.index_information():
+            return
         kwargs: dict[str, Any] = {"unique": spec.unique, "name": spec.index_name}
         if spec.partial:
             kwargs["partialFilterExpression"] = dict(spec.partial)
