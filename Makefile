@@ -19,12 +19,12 @@ run: $(STAMP)
 	AUTH_DEV_SECRET=$(AUTH_DEV_SECRET) $(BIN)/tutoring seed-demo --org demo
 
 test: $(STAMP)
-	$(BIN)/ruff check app workers tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app workers tests bench
-	$(BIN)/ruff format --check app workers tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV)
