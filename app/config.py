@@ -23,11 +23,14 @@ class Settings(BaseSettings):
     auth_claim_user: str = "sub"
     auth_claim_org: str = "org_id"
     auth_claim_roles: str = "roles"
+    auth_role_prefix: str = "org:"
     tutoring_env: Literal["development", "production"] = "development"
 
     @property
     def claim_names(self) -> ClaimNames:
-        return ClaimNames(self.auth_claim_user, self.auth_claim_org, self.auth_claim_roles)
+        return ClaimNames(
+            self.auth_claim_user, self.auth_claim_org, self.auth_claim_roles, self.auth_role_prefix
+        )
 
     def production_problems(self) -> list[str]:
         """Reasons to refuse to start in production; empty when all is well."""
@@ -43,3 +46,12 @@ class Settings(BaseSettings):
         if not self.auth_jwks_url:
             problems.append("AUTH_JWKS_URL is unset: no tokens could be verified")
         return problems
+
+    def auth_problems(self) -> list[str]:
+        """Misconfigurations refused in every environment."""
+        if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
+            return [
+                "AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE, or tokens minted by "
+                "the provider for other applications would be accepted"
+            ]
+        return []

@@ -40,9 +40,9 @@ async def build_runtime(
     settings: Settings | None = None, *, store: Store | None = None, clock: Clock = system_clock
 ) -> Runtime:
     settings = settings or Settings()
-    problems = settings.production_problems()
+    problems = settings.auth_problems() + settings.production_problems()
     if problems:
-        raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
+        raise ConfigurationError("Refusing to start: " + "; ".join(problems))
     store = store or open_store(settings.mongodb_url, settings.mongodb_db)
     await ensure_indexes(store, list(PACKS.values()))
     verifier = TokenVerifier(

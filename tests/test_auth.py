@@ -142,7 +142,35 @@ def test_hs256_is_not_accepted_when_only_jwks_is_configured(jwks_server):
     signature = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
     forged = f"{signing_input}.{b64(signature)}"
     with pytest.raises(Unauthenticated):
-        TokenVerifier(jwks_url=url).verify(forged)
+        TokenVerifier(jwks_url=url, issuer="https://idp.test", audience="tutoring").verify(forged)
+
+
+def test_jwks_without_issuer_and_audience_is_refused(jwks_server):
+    _, url = jwks_server
+    for kwargs in ({}, {"issuer": "https://idp.test"}, {"audience": "tutoring"}):
+        with pytest.raises(ValueError):
+            TokenVerifier(jwks_url=url, **kwargs)
+
+
+def test_rs256_tokens_must_carry_issuer_and_audience(jwks_server):
+    key, url = jwks_server
+    verifier = TokenVerifier(jwks_url=url, issuer="https://idp.test", audience="tutoring")
+    for missing in ("iss", "aud"):
+        claims = {
+            k: v for k, v in _claims(iss="https://idp.test", aud="tutoring").items() if k != missing
+        }
+        with pytest.raises(Unauthenticated):
+            verifier.verify(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"}))
+
+
+def test_only_the_configured_role_prefix_is_dropped():
+    token = _hs(_claims(roles=["org:teacher", "billing:admin", "x:guardian"]))
+    assert TokenVerifier(dev_secret=SECRET).verify(token).roles == frozenset({"teacher"})
+
+
+def test_system_subjects_are_reserved_for_jobs():
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(dev_secret=SECRET).verify(_hs(_claims(sub="system:session-reminder")))
 
 
 async def test_actor_links_resolve_to_entities_of_the_org(world):

@@ -27,6 +27,9 @@ class ClaimNames:
     user: str = "sub"
     organization: str = "org_id"
     roles: str = "roles"
+    # Clerk writes "org:admin"; only this exact prefix is dropped. Any other namespaced role
+    # ("billing:admin") belongs to someone else and grants nothing here.
+    role_prefix: str = "org:"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class TokenVerifier:
         claims: ClaimNames = ClaimNames(),
         leeway_seconds: int = 30,
     ) -> None:
+        if jwks_url and not (issuer and audience):
+            # Without both, a token the provider minted for another application would pass.
+            raise ValueError("AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE")
         self._dev_secret = dev_secret
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
         self._issuer = issuer
@@ -79,7 +85,7 @@ class TokenVerifier:
                 algorithms=["RS256"],
                 issuer=self._issuer,
                 audience=self._audience,
-                options={**required, "verify_aud": self._audience is not None},
+                options={"require": [*required["require"], "iss", "aud"]},
                 leeway=self._leeway,
             )
         raise ValueError("no verifier for this token")
@@ -90,13 +96,16 @@ class TokenVerifier:
         roles = claims.get(self._claims.roles)
         if isinstance(roles, str):  # e.g. Clerk's single "org_role"
             roles = [roles]
+        bad = Unauthenticated("The bearer token is missing, invalid or expired.")
         if not isinstance(user, str) or not user or not isinstance(org, str) or not org:
-            raise Unauthenticated("The bearer token is missing, invalid or expired.")
+            raise bad
+        if user.startswith(f"{SYSTEM_ROLE}:"):
+            raise bad  # reserved for jobs' audit trail
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise Unauthenticated("The bearer token is missing, invalid or expired.")
-        # "org:admin" (Clerk) and "admin" name the same role.
-        names = frozenset(r.split(":", 1)[-1] for r in roles) - {SYSTEM_ROLE}
-        return Identity(user, org, names)
+            raise bad
+        prefix = self._claims.role_prefix
+        names = {r.removeprefix(prefix) if prefix else r for r in roles}
+        return Identity(user, org, frozenset(n for n in names if ":" not in n) - {SYSTEM_ROLE})
 
 
 def mint_dev_token(

@@ -24,7 +24,7 @@ SYSTEM_FIELDS = ("id", "createdAt", "updatedAt")
 FORMATS = FormatChecker()
 
 
-@FORMATS.checks("time-zone", raises=(ZoneInfoNotFoundError, ValueError))
+@FORMATS.checks("time-zone", raises=(ZoneInfoNotFoundError, ValueError, OSError))
 def _is_time_zone(value: object) -> bool:
     """An IANA time zone name that this machine's zone database knows."""
     if not isinstance(value, str):
@@ -93,8 +93,12 @@ class EntityType(BaseModel):
             raise BadUserInput(_summary(self.slug, errors), errors)
         return out
 
-    def validate(self, data: Mapping[str, Any]) -> None:
-        """Raises ``BadUserInput`` naming every failing field."""
+    def validate(self, data: Mapping[str, Any], *, reported: set[str] | None = None) -> None:
+        """Raises ``BadUserInput`` naming every failing field.
+
+        With ``reported``, only errors under those top-level fields are described: messages
+        quote values, and the caller may not be allowed to see the fields it did not send.
+        Other failures become one generic error."""
         validator = Draft202012Validator(self.json_schema, format_checker=FORMATS)
         errors: dict[str, str] = {}
         for err in validator.iter_errors(_jsonable(data)):
@@ -111,6 +115,13 @@ class EntityType(BaseModel):
                 continue
             path = ".".join(map(str, err.absolute_path)) or "(document)"
             errors.setdefault(path, err.message)
+        if errors and reported is not None:
+            errors = {k: v for k, v in errors.items() if k.split(".")[0] in reported} or {}
+            if not errors:
+                raise BadUserInput(
+                    f"This {self.slug} holds stored values that no longer pass validation; "
+                    "an admin must correct them first."
+                )
         if errors:
             raise BadUserInput(_summary(self.slug, errors), errors)
 

@@ -112,8 +112,13 @@ class ActorEntities:
             self._org, _and({"type": slug}, scope.filter, *conditions), sort=spec, limit=first + 1
         )
         page = docs[:first]
-        items = [await self._present(slug, Action.LIST, d) for d in page]
-        return Page(items, [encode_cursor(d, spec) for d in page], len(docs) > first)
+        items, cursors = [], []
+        for doc in page:
+            entity = await self._reveal(slug, Action.LIST, doc)
+            if entity is not None:
+                items.append(entity)
+                cursors.append(encode_cursor(doc, spec))
+        return Page(items, cursors, len(docs) > first)
 
     async def count(
         self, slug: str, *, where: Mapping[str, Any] | None = None, search: str | None = None
@@ -139,7 +144,8 @@ class ActorEntities:
         docs = await self._col.find(
             self._org, _and({"_id": {"$in": wanted}, "type": slug}, scope.filter)
         )
-        return {d["_id"]: await self._present(slug, Action.READ, d) for d in docs}
+        found = {d["_id"]: await self._reveal(slug, Action.READ, d) for d in docs}
+        return {k: v for k, v in found.items() if v is not None}
 
     async def require(self, slug: str, entity_id: str) -> Entity:
         entity = await self.get(slug, entity_id)
@@ -179,7 +185,7 @@ class ActorEntities:
             raise Forbidden(f"You may not create this {slug}: it would be outside your scope.")
         self._check_writable(entity_type, Action.CREATE, reaching, data)
         entity_type.validate(values)
-        await self._check_references(entity_type, values)
+        await self._check_references(entity_type, values, from_caller=set(data))
         try:
             await self._col.insert_one(self._org, doc)
         except DuplicateKey:
@@ -199,8 +205,7 @@ class ActorEntities:
         ``CONFLICT`` rather than validating against a document that no longer exists."""
         entity_type = self.access.entity_type(slug)
         self.access.require(slug, Action.UPDATE)
-        current = await self._load_for(slug, entity_id, Action.UPDATE)
-        reaching = await self.access.reaching_roles(slug, Action.UPDATE, current)
+        current, reaching = await self._load_for(slug, entity_id, Action.UPDATE)
         self._reject_unknown(entity_type, changes)
         self._check_writable(entity_type, Action.UPDATE, reaching, changes)
         incoming = {**entity_type.coerce(changes), **entity_type.coerce(server_fields or {})}
@@ -211,11 +216,13 @@ class ActorEntities:
         }
         if not changed:
             return await self._present(slug, Action.READ, current)
-        entity_type.validate(merged)
+        entity_type.validate(merged, reported=set(incoming))
         candidate = {**current, "data": merged}
         if not await self._in_scope_of_any(slug, reaching, candidate):
             raise Forbidden(f"This change would move the {slug} outside your scope.")
-        await self._check_references(entity_type, {k: merged[k] for k in changed if k in merged})
+        await self._check_references(
+            entity_type, {k: merged[k] for k in changed if k in merged}, from_caller=set(changes)
+        )
         now = _now(self.service.clock)
         update: dict[str, Any] = {
             "$set": {
@@ -244,7 +251,7 @@ class ActorEntities:
     async def delete(self, slug: str, entity_id: str) -> str:
         entity_type = self.access.entity_type(slug)
         self.access.require(slug, Action.DELETE)
-        current = await self._load_for(slug, entity_id, Action.DELETE)
+        current, _ = await self._load_for(slug, entity_id, Action.DELETE)
         referrers = [
             {"type": other.slug, f"data.{field}": entity_id}
             for other in self.access.types.values()
@@ -269,16 +276,26 @@ class ActorEntities:
 
     # -- helpers ----------------------------------------------------------------------
 
-    async def _load_for(self, slug: str, entity_id: str, action: Action) -> dict[str, Any]:
+    async def _load_for(
+        self, slug: str, entity_id: str, action: Action
+    ) -> tuple[dict[str, Any], list[RoleDefinition]]:
+        """The document and the roles that reach it for ``action``, or ``NOT_FOUND``."""
         scope = await self.access.scope(slug, action)
         doc = None
         if isinstance(entity_id, str) and not scope.empty:
             doc = await self._col.find_one(
                 self._org, _and({"_id": entity_id, "type": slug}, scope.filter)
             )
-        if doc is None:
+        roles = await self.access.reaching_roles(slug, action, doc) if doc else []
+        if doc is None or not roles:
             raise NotFound(slug, entity_id)
-        return doc
+        return doc, roles
+
+    async def _reveal(self, slug: str, action: Action, doc: dict[str, Any]) -> Entity | None:
+        """The masked entity; None if no role's predicate admits a document the filter
+        matched (a backend disagreeing with the rule): fail closed, never unmasked."""
+        roles = await self.access.reaching_roles(slug, action, doc)
+        return self._entity(slug, doc, roles) if roles else None
 
     async def _in_scope_of_any(
         self, slug: str, roles: list[RoleDefinition], doc: dict[str, Any]
@@ -289,7 +306,12 @@ class ActorEntities:
         return False
 
     async def _present(self, slug: str, action: Action, doc: Mapping[str, Any]) -> Entity:
+        """The entity as returned by a write: what the writer may read of it, possibly
+        nothing but its id."""
         roles = await self.access.reaching_roles(slug, action, dict(doc))
+        return self._entity(slug, doc, roles)
+
+    def _entity(self, slug: str, doc: Mapping[str, Any], roles: list[RoleDefinition]) -> Entity:
         visible = self.access.visible_fields(slug, roles)
         data = {k: v for k, v in doc.get("data", {}).items() if k in visible}
         return Entity(
@@ -325,22 +347,25 @@ class ActorEntities:
                 details={"fields": refused},
             )
 
-    async def _check_references(self, entity_type: EntityType, values: Mapping[str, Any]) -> None:
-        by_target: dict[str, dict[str, str]] = {}
+    async def _check_references(
+        self, entity_type: EntityType, values: Mapping[str, Any], *, from_caller: set[str]
+    ) -> None:
+        """Links must point at entities of the right type in the organization. Links the
+        caller typed must also point inside the caller's read scope, with the same error for
+        absent and out-of-scope ids (no existence oracle); links set by domain code
+        (``server_fields``) were resolved by that code and only need to exist."""
+        errors: dict[str, str] = {}
         for field, target in entity_type.references.items():
             value = values.get(field)
-            if isinstance(value, str):
-                by_target.setdefault(target, {})[field] = value
-        errors: dict[str, str] = {}
-        for target, fields in by_target.items():
-            found = set(
-                await self._col.distinct(
-                    self._org, "_id", {"_id": {"$in": sorted(set(fields.values()))}, "type": target}
-                )
-            )
-            errors.update(
-                {f: f"no {target} with this id" for f, v in fields.items() if v not in found}
-            )
+            if not isinstance(value, str):
+                continue
+            if field in from_caller:
+                readable = self.access.allows(target, Action.READ)
+                found = bool(readable and await self.get_many(target, [value]))
+            else:
+                found = bool(await self._col.count(self._org, {"_id": value, "type": target}))
+            if not found:
+                errors[field] = f"no {target} with this id"
         if errors:
             raise BadUserInput(f"Invalid references on {entity_type.slug}.", errors)
 

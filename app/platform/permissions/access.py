@@ -54,7 +54,7 @@ class Access:
         self.roles = roles
         self.types = types
         self._entities = entities
-        self._scopes: dict[tuple[str, str], Scope] = {}
+        self._scopes: dict[tuple[str, str, int], Scope] = {}
 
     # -- types and policies -----------------------------------------------------------
 
@@ -96,10 +96,26 @@ class Access:
         return Scope.any_of([await self.role_scope(r, slug) for r in roles])
 
     async def role_scope(self, role: RoleDefinition, slug: str, depth: int = 0) -> Scope:
-        key = (role.name, slug)
+        key = (role.name, slug, depth)
         if key not in self._scopes:
             self._scopes[key] = await self._compile(role, slug, depth)
         return self._scopes[key]
+
+    def _names_real_fields(self, slug: str, rule: object) -> bool:
+        """A rule over a field its type lacks (a typo, a dotted path) would make the filter
+        and the predicate disagree; such a rule matches nothing instead."""
+
+        def known(type_slug: str, field: str) -> bool:
+            t = self.types.get(type_slug)
+            return t is not None and (field == "id" or field in t.fields)
+
+        if isinstance(rule, FieldMatch | Related):
+            return known(slug, rule.field) and (
+                not isinstance(rule, Related) or rule.target in self.types
+            )
+        if isinstance(rule, ReferencedBy):
+            return known(rule.source, rule.field)
+        return True
 
     async def _compile(self, role: RoleDefinition, slug: str, depth: int) -> Scope:
         rules = role.scope_rules(slug)
@@ -107,7 +123,9 @@ class Access:
             return Scope.nothing()
         parts: list[Scope] = []
         for rule in rules:
-            if isinstance(rule, ScopeAll):
+            if not self._names_real_fields(slug, rule):
+                parts.append(Scope.nothing())
+            elif isinstance(rule, ScopeAll):
                 parts.append(Scope.everything())
             elif isinstance(rule, FieldMatch):
                 parts.append(compile_field_match(rule, self.actor))
@@ -175,8 +193,11 @@ class Access:
         out: set[str] = set()
         for role in roles:
             mask = role.write_mask(slug)
-            if mask is not None:
-                out |= mask.writable(action, settable)
+            read = role.read_mask(slug)
+            if mask is None or read is None:
+                continue
+            # A role never writes a field it cannot read: a no-op write would confirm a guess.
+            out |= mask.writable(action, settable) & read.visible(entity_type.fields)
         return frozenset(out)
 
 

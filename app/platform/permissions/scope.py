@@ -1,7 +1,10 @@
 """Scope rules compiled twice from one definition: into a MongoDB filter that the store query
 carries (so counts and pages are right), and into a predicate over a loaded document (so the
 service can tell which of an actor's roles reach a given document and mask it accordingly).
-The two are built side by side from the same rule so they cannot drift apart.
+The two are built side by side from the same rule. Where they could still disagree, the
+engine fails closed: rules over fields the type lacks (dotted paths included) match nothing,
+equality is type-strict as in MongoDB, and a document the filter returns but no predicate
+admits is dropped rather than shown.
 """
 
 from __future__ import annotations
@@ -28,11 +31,18 @@ def doc_value(doc: dict[str, Any], field: str) -> Any:
     return doc.get("data", {}).get(field, MISSING)
 
 
+def _same(actual: Any, expected: Any) -> bool:
+    # MongoDB does not equate True with 1 the way Python does.
+    return isinstance(actual, bool) is isinstance(expected, bool) and actual == expected
+
+
 def _equals(actual: Any, expected: Any) -> bool:
     # MongoDB's equality also matches an array that contains the value.
-    if isinstance(actual, list):
-        return expected in actual or actual == expected
-    return actual is not MISSING and actual == expected
+    if actual is MISSING:
+        return False
+    if isinstance(actual, list) and not isinstance(expected, list):
+        return any(_same(item, expected) for item in actual)
+    return _same(actual, expected)
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,10 @@ class Scope:
 def compile_field_match(rule: FieldMatch, actor: Actor) -> Scope:
     path = doc_path(rule.field)
     if rule.operator == "exists":
-        want = bool(rule.value if rule.value_path is None else actor.value(rule.value_path))
+        source = rule.value if rule.value_path is None else actor.value(rule.value_path)
+        if source is None:
+            return Scope.nothing()  # an unlinked actor matches nothing, as for every operator
+        want = bool(source)
         return Scope(
             {path: {"$exists": want}},
             lambda doc: (doc_value(doc, rule.field) is not MISSING) == want,
@@ -104,6 +117,7 @@ def compile_field_match(rule: FieldMatch, actor: Actor) -> Scope:
 
 
 def scope_from_ids(field: str, ids: Collection[Any]) -> Scope:
+    """In scope when ``field`` (or an element of it) is one of ``ids``."""
     if not ids:
         return Scope.nothing()
     id_set = frozenset(ids)
