@@ -393,3 +393,21 @@ async def test_write_row(world, role, slug):
             assert err.value.code is ErrorCode.FORBIDDEN, (role, slug, field)
             if entities.access.allows(slug, Action.UPDATE):
                 assert err.value.details["fields"] == [field]
+
+
+def test_readme_role_table_matches_the_intended_policy():
+    """The README's role table states the same actions as ACTIONS above."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in readme.splitlines()
+        if line.startswith("| admin") or line.startswith("| teacher") or line.startswith("| guardian")
+    ]
+    stated: dict[tuple[str, str], str] = {}
+    for role, types, actions, *_ in rows:
+        names = TYPES if types == "every type" else [t.strip() for t in types.split(",")]
+        for slug in names:
+            stated[(role, slug)] = "" if actions == "—" else actions
+    assert stated == {(r, t): ACTIONS[r][t] for r in ROLES for t in TYPES}
