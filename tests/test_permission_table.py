@@ -403,7 +403,7 @@ def test_readme_role_table_matches_the_intended_policy():
     rows = [
         [c.strip() for c in line.strip("|").split("|")]
         for line in readme.splitlines()
-        if line.startswith("| admin") or line.startswith("| teacher") or line.startswith("| guardian")
+        if line.startswith(("| admin", "| teacher", "| guardian"))
     ]
     stated: dict[tuple[str, str], str] = {}
     for role, types, actions, *_ in rows:
