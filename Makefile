@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 AUTH_DEV_SECRET ?= dev-only-secret-not-for-production-0123456789
 
 run: $(STAMP)
-	AUTH_DEV_SECRET=$(AUTH_DEV_SECRET) $(BIN)/tutoring seed-demo --org demo
+	AUTH_DEV_SECRET=$(AUTH_DEV_SECRET) $(BIN)/tutoring serve --demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

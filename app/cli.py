@@ -22,6 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tutoring", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
+    serve = sub.add_parser("serve", help="serve the GraphQL API under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help=f"seed the {DEMO_ORG!r} org first")
+
+    sub.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must equal it)")
+
     tok = sub.add_parser("dev-token", help="print a JWT signed with AUTH_DEV_SECRET")
     tok.add_argument("--org", required=True)
     tok.add_argument("--user", required=True)
@@ -62,13 +69,27 @@ async def _seed(runtime: Runtime, org: str) -> None:
     await _install(runtime, org, "tutoring")
     added = await seed_demo(runtime.entities, org)
     print("demo data added" if added else "demo data already present")
-    print("\n".join(_dev_tokens(runtime.settings, org)))
+    print("\n".join(_dev_tokens(runtime.settings, org)), flush=True)
+
+
+async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.graphql.app import create_app
+
+    if args.demo:
+        await _seed(runtime, DEMO_ORG)
+        print(f"GraphiQL: http://{args.host}:{args.port}/graphql (paste a token into Headers)")
+    config = uvicorn.Config(create_app(runtime), host=args.host, port=args.port, log_level="info")
+    await uvicorn.Server(config).serve()
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> None:
     runtime = await build_runtime(settings)
     try:
-        if args.command == "install-pack":
+        if args.command == "serve":
+            await _serve(runtime, args)
+        elif args.command == "install-pack":
             await _install(runtime, args.org, args.pack)
         elif args.command == "seed-demo":
             await _seed(runtime, args.org)
@@ -79,6 +100,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    if args.command == "export-schema":
+        from app.graphql.schema import export_sdl
+
+        sys.stdout.write(export_sdl())
+        return 0
     settings = Settings()
     if args.command == "dev-token":
         if not settings.auth_dev_secret:

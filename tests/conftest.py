@@ -1,6 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
+import httpx
 import pytest
+import uvicorn
+
+from app.config import Settings
+from app.graphql.app import create_app
+from app.platform.auth import mint_dev_token
+from app.runtime import build_runtime
 
 from app.platform.entities import EntityService
 from app.platform.packs import ensure_indexes
@@ -35,3 +45,62 @@ async def world(service) -> World:
 async def other_world(service, world) -> World:
     """The same layout in a second organization sharing the store."""
     return await build_world(service, "org-b")
+
+
+# -- a real HTTP server on a loopback port ---------------------------------------------------
+
+DEV_SECRET = "graphql-test-secret-that-is-long-enough-0123"
+
+
+@dataclass
+class Api:
+    """A running server plus helpers to call it as a given user."""
+
+    base_url: str
+    world: World
+    client: httpx.AsyncClient
+
+    def token(self, user: str, *roles: str) -> str:
+        return mint_dev_token(DEV_SECRET, org=self.world.org, user=user, roles=list(roles))
+
+    def token_for(self, role: str) -> str:
+        user = {"admin": "u-admin", "teacher": "u-t1", "guardian": "u-g1"}[role]
+        return self.token(user, role)
+
+    async def post(self, query: str, variables: dict | None = None, *, token: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.client.post(
+            f"{self.base_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+        )
+
+    async def gql(
+        self,
+        query: str,
+        variables: dict | None = None,
+        *,
+        role: str | None = None,
+        token: str | None = None,
+    ) -> dict:
+        """The JSON body of a POST as ``role`` (or with ``token``)."""
+        response = await self.post(query, variables, token=token or self.token_for(role or "admin"))
+        return response.json()
+
+
+@pytest.fixture
+async def api(store, clock, world):
+    settings = Settings(auth_dev_secret=DEV_SECRET)
+    runtime = await build_runtime(settings, store=store, clock=clock)
+    runtime.entities = world.service  # share the world's service (same store and clock)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=0, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield Api(f"http://127.0.0.1:{port}", world, client)
+    server.should_exit = True
+    await task

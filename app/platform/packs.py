@@ -10,14 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.platform.audit import AUDIT_INDEXES
-from app.platform.entities.service import ENTITY_INDEXES
-from app.platform.permissions import RoleDefinition, RoleRepository
+from app.platform.entities.service import ENTITY_INDEXES, ActorEntities
+from app.platform.permissions import Action, RoleDefinition, RoleRepository
 from app.platform.permissions.access import ENTITIES_COLLECTION
 from app.platform.permissions.repository import ROLES_COLLECTION
 from app.platform.registry import TYPES_COLLECTION, EntityRegistry, EntityType
 from app.platform.store import IndexSpec, Store
 
 PACKS_COLLECTION = "packs"
+PACK_RESOURCE = "pack"
 
 PLATFORM_INDEXES: tuple[IndexSpec, ...] = (
     *ENTITY_INDEXES,
@@ -97,3 +98,13 @@ async def install_pack(store: Store, org: str, pack: Pack) -> list[EntityType]:
     )
     installed = await registry.all(org)
     return [installed[t.slug] for t in pack.entity_types]
+
+
+async def install_pack_as(entities: ActorEntities, pack: Pack) -> list[EntityType]:
+    """``install_pack`` for a caller: needs ``create`` on the ``pack`` resource (admins)."""
+    entities.access.require_resource(PACK_RESOURCE, Action.CREATE)
+    types = await install_pack(entities.service.store, entities.actor.organization_id, pack)
+    await entities.service.audit.record(
+        entities.actor, "pack.install", at=entities.service.clock(), extra={"pack": pack.slug}
+    )
+    return types

@@ -1,0 +1,43 @@
+"""Per-request context: the actor, their permission-bound entity service, and DataLoaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from app.platform.actor import Actor
+from app.platform.entities import ActorEntities, Entity
+from app.runtime import Runtime
+
+
+class Loaders:
+    """One DataLoader per entity type, so following a relation from a page of N entities is
+    one store query whatever N is. Each batch goes through the secure service, so what comes
+    back is scoped and masked like any other read."""
+
+    def __init__(self, entities: ActorEntities) -> None:
+        self._entities = entities
+        self._loaders: dict[str, DataLoader[str, Entity | None]] = {}
+
+    def of(self, slug: str) -> DataLoader[str, Entity | None]:
+        if slug not in self._loaders:
+
+            async def load(ids: list[str]) -> list[Entity | None]:
+                found = await self._entities.get_many(slug, ids)
+                return [found.get(i) for i in ids]
+
+            self._loaders[slug] = DataLoader(load_fn=load)
+        return self._loaders[slug]
+
+
+@dataclass
+class Context:
+    runtime: Runtime
+    actor: Actor
+    entities: ActorEntities
+    request_id: str
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.entities)

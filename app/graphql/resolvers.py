@@ -1,0 +1,41 @@
+"""Generic root and relation resolvers: the same three calls for every entity type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from strawberry.types import Info
+
+from app.graphql.types.base import Connection
+from app.platform.entities import Entity, OrderKey
+
+
+async def get_one(info: Info, slug: str, entity_id: str, cls: type) -> Any:
+    """Null both when the entity is absent and when it is outside the caller's scope."""
+    entity = await info.context.loaders.of(slug).load(str(entity_id))
+    return cls(entity=entity) if entity is not None else None
+
+
+async def connection(
+    info: Info,
+    slug: str,
+    cls: Callable[..., Any],
+    where: Mapping[str, Any] | None,
+    search: str | None,
+    order_by: Sequence[OrderKey],
+    first: int,
+    after: str | None,
+) -> Connection[Any]:
+    entities = info.context.entities
+    page = await entities.query(
+        slug, where=where, search=search, order_by=order_by, first=first, after=after
+    )
+
+    async def count() -> int:
+        return await entities.count(slug, where=where, search=search)
+
+    def wrap(entity: Entity) -> Any:
+        return cls(entity=entity)
+
+    return Connection.of(page, wrap, count)

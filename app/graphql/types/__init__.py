@@ -1,0 +1,1 @@
+"""GraphQL object types for the tutoring entities, wrapping masked ``Entity`` values."""

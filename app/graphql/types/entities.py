@@ -1,0 +1,279 @@
+"""The six entity types. Every field a mask can hide is nullable and carries ``Masked``;
+every relation carries ``Scoped`` and resolves through a DataLoader."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.graphql.resolvers import connection
+from app.graphql.types.base import (
+    Connection,
+    Node,
+    load_one,
+    masked,
+    objects_of,
+    relation,
+)
+from app.platform.entities import Entity, OrderKey
+
+
+@strawberry.enum
+class SessionStatus(Enum):
+    PENDING_PAYMENT = "pending_payment"
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+@strawberry.enum
+class PaymentStatus(Enum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+@strawberry.enum
+class EntitlementStatus(Enum):
+    ACTIVE = "active"
+    EXHAUSTED = "exhausted"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+@strawberry.type(description="A weekly window, read in the teacher's time zone.")
+class AvailabilityWindow:
+    dayOfWeek: int = strawberry.field(description="0 = Sunday ... 6 = Saturday")
+    startHour: int
+    startMinute: int
+    endHour: int = strawberry.field(description="24 means midnight at the end of the day")
+    endMinute: int
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AvailabilityWindow:
+        return cls(
+            dayOfWeek=d["dayOfWeek"],
+            startHour=d["startHour"],
+            startMinute=d.get("startMinute", 0),
+            endHour=d["endHour"],
+            endMinute=d.get("endMinute", 0),
+        )
+
+
+@strawberry.type
+class BillingAddress:
+    street: str | None
+    city: str | None
+    postalCode: str | None
+    country: str | None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BillingAddress:
+        return cls(
+            street=d.get("street"),
+            city=d.get("city"),
+            postalCode=d.get("postalCode"),
+            country=d.get("country"),
+        )
+
+
+@strawberry.type
+class RecurringSchedule:
+    dayOfWeek: int
+    hour: int
+    minute: int
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RecurringSchedule:
+        return cls(dayOfWeek=d["dayOfWeek"], hour=d["hour"], minute=d.get("minute", 0))
+
+
+@strawberry.type(description="A tutor who conducts sessions")
+class Teacher(Node):
+    name: str | None = masked("name")
+    email: str | None = masked("email")
+    phone: str | None = masked("phone")
+    subjects: list[str] | None = masked("subjects")
+    availability: list[AvailabilityWindow] | None = masked(
+        "availability", objects_of(AvailabilityWindow)
+    )
+    hourlyRate: float | None = masked("hourlyRate")
+    bio: str | None = masked("bio")
+    userId: str | None = masked("userId")
+    timezone: str | None = masked("timezone", description="IANA name; the org's when null")
+
+
+@strawberry.type(description="A learner receiving tutoring")
+class Student(Node):
+    name: str | None = masked("name")
+    grade: str | None = masked("grade")
+    subjects: list[str] | None = masked("subjects")
+    notes: str | None = masked("notes", description="Internal notes")
+    preferredTeacherId: strawberry.ID | None = masked("preferredTeacherId")
+    guardianId: strawberry.ID | None = masked("guardianId")
+
+    @strawberry.field(extensions=relation("guardian"))
+    async def guardian(self, info: Info) -> Guardian | None:
+        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+
+    @strawberry.field(extensions=relation("teacher"))
+    async def preferredTeacher(self, info: Info) -> Teacher | None:
+        found = await load_one(info, "teacher", self.entity.get("preferredTeacherId"))
+        return wrap(Teacher, found)
+
+    @strawberry.field(extensions=relation("session"), description="Newest first.")
+    async def sessions(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Session] | None:
+        return await connection(
+            info,
+            "session",
+            Session,
+            {"studentId": self.entity.id},
+            None,
+            [OrderKey("startTime", descending=True)],
+            first,
+            after,
+        )
+
+
+@strawberry.type(description="Parent or guardian responsible for payment and communication")
+class Guardian(Node):
+    name: str | None = masked("name")
+    email: str | None = masked("email")
+    phone: str | None = masked("phone")
+    whatsappNumber: str | None = masked("whatsappNumber")
+    billingAddress: BillingAddress | None = masked("billingAddress", objects_of(BillingAddress))
+    paymentMethod: str | None = masked("paymentMethod")
+    userId: str | None = masked("userId")
+
+    @strawberry.field(extensions=relation("student"))
+    async def students(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Student] | None:
+        return await connection(
+            info, "student", Student, {"guardianId": self.entity.id}, None, [], first, after
+        )
+
+
+@strawberry.type(description="A scheduled tutoring session")
+class Session(Node):
+    teacherId: strawberry.ID | None = masked("teacherId")
+    studentId: strawberry.ID | None = masked("studentId")
+    guardianId: strawberry.ID | None = masked("guardianId")
+    startTime: datetime | None = masked("startTime")
+    duration: int | None = masked("duration", description="Minutes")
+    subject: str | None = masked("subject")
+    meetingLink: str | None = masked("meetingLink")
+    status: SessionStatus | None = masked("status", SessionStatus)
+    entitlementId: strawberry.ID | None = masked("entitlementId")
+    paymentId: strawberry.ID | None = masked("paymentId")
+    teacherNotes: str | None = masked("teacherNotes")
+    guardianNotes: str | None = masked("guardianNotes")
+    reportSubmitted: bool | None = masked("reportSubmitted")
+    reportContent: str | None = masked("reportContent")
+    cancellationReason: str | None = masked("cancellationReason")
+    cancelledBy: str | None = masked("cancelledBy")
+    cancelledAt: datetime | None = masked("cancelledAt")
+    rescheduleCount: int | None = masked("rescheduleCount")
+
+    @strawberry.field(extensions=relation("teacher"))
+    async def teacher(self, info: Info) -> Teacher | None:
+        return wrap(Teacher, await load_one(info, "teacher", self.entity.get("teacherId")))
+
+    @strawberry.field(extensions=relation("student"))
+    async def student(self, info: Info) -> Student | None:
+        return wrap(Student, await load_one(info, "student", self.entity.get("studentId")))
+
+    @strawberry.field(extensions=relation("guardian"))
+    async def guardian(self, info: Info) -> Guardian | None:
+        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+
+    @strawberry.field(extensions=relation("payment"))
+    async def payment(self, info: Info) -> Payment | None:
+        return wrap(Payment, await load_one(info, "payment", self.entity.get("paymentId")))
+
+    @strawberry.field(extensions=relation("entitlement"))
+    async def entitlement(self, info: Info) -> Entitlement | None:
+        found = await load_one(info, "entitlement", self.entity.get("entitlementId"))
+        return wrap(Entitlement, found)
+
+
+@strawberry.type(description="A payment record for sessions or packs")
+class Payment(Node):
+    guardianId: strawberry.ID | None = masked("guardianId")
+    amount: float | None = masked("amount")
+    currency: str | None = masked("currency")
+    status: PaymentStatus | None = masked("status", PaymentStatus)
+    method: str | None = masked("method")
+    providerReference: str | None = masked("providerReference")
+    sessionId: strawberry.ID | None = masked("sessionId")
+    entitlementId: strawberry.ID | None = masked("entitlementId")
+    paymentLinkUrl: str | None = masked("paymentLinkUrl")
+    paidAt: datetime | None = masked("paidAt")
+    failedAt: datetime | None = masked("failedAt")
+    failureReason: str | None = masked("failureReason")
+
+    @strawberry.field(extensions=relation("guardian"))
+    async def guardian(self, info: Info) -> Guardian | None:
+        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+
+    @strawberry.field(extensions=relation("session"))
+    async def session(self, info: Info) -> Session | None:
+        return wrap(Session, await load_one(info, "session", self.entity.get("sessionId")))
+
+    @strawberry.field(extensions=relation("entitlement"))
+    async def entitlement(self, info: Info) -> Entitlement | None:
+        found = await load_one(info, "entitlement", self.entity.get("entitlementId"))
+        return wrap(Entitlement, found)
+
+
+@strawberry.type(description="A pack of session credits")
+class Entitlement(Node):
+    guardianId: strawberry.ID | None = masked("guardianId")
+    studentId: strawberry.ID | None = masked("studentId")
+    totalCredits: int | None = masked("totalCredits")
+    remainingCredits: int | None = masked("remainingCredits")
+    usedCredits: int | None = masked("usedCredits")
+    expiresAt: datetime | None = masked("expiresAt")
+    status: EntitlementStatus | None = masked("status", EntitlementStatus)
+    paymentId: strawberry.ID | None = masked("paymentId")
+    subject: str | None = masked("subject")
+    preferredTeacherId: strawberry.ID | None = masked("preferredTeacherId")
+    recurringSchedule: RecurringSchedule | None = masked(
+        "recurringSchedule", objects_of(RecurringSchedule)
+    )
+
+    @strawberry.field(extensions=relation("student"))
+    async def student(self, info: Info) -> Student | None:
+        return wrap(Student, await load_one(info, "student", self.entity.get("studentId")))
+
+    @strawberry.field(extensions=relation("guardian"))
+    async def guardian(self, info: Info) -> Guardian | None:
+        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+
+    @strawberry.field(extensions=relation("payment"))
+    async def payment(self, info: Info) -> Payment | None:
+        return wrap(Payment, await load_one(info, "payment", self.entity.get("paymentId")))
+
+
+NODE_TYPES: dict[str, type] = {
+    "teacher": Teacher,
+    "student": Student,
+    "guardian": Guardian,
+    "session": Session,
+    "payment": Payment,
+    "entitlement": Entitlement,
+}
+
+
+def wrap(cls: type, entity: Entity | None) -> Any:
+    return cls(entity=entity) if entity is not None else None

@@ -1,0 +1,24 @@
+"""Creating payments and packs: the server-owned fields start where the business says."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.platform.entities import ActorEntities, Entity
+
+
+async def create_payment(entities: ActorEntities, data: Mapping[str, Any]) -> Entity:
+    """A payment starts pending; only the payment domain operations move it on."""
+    return await entities.create("payment", data, server_fields={"status": "pending"})
+
+
+async def create_entitlement(entities: ActorEntities, data: Mapping[str, Any]) -> Entity:
+    """A pack starts with all its credits. One bought with a payment that has not succeeded
+    cannot be booked against until it does (checked at booking)."""
+    total = data.get("totalCredits")
+    return await entities.create(
+        "entitlement",
+        data,
+        server_fields={"remainingCredits": total, "usedCredits": 0, "status": "active"},
+    )
