@@ -10,11 +10,10 @@ import uvicorn
 from app.config import Settings
 from app.graphql.app import create_app
 from app.platform.auth import mint_dev_token
-from app.runtime import build_runtime
-
 from app.platform.entities import EntityService
 from app.platform.packs import ensure_indexes
 from app.platform.store.memory import MemoryStore
+from app.runtime import build_runtime
 from app.tutoring.pack import TUTORING_PACK
 from tests.world import NOW, World, build_world
 
@@ -97,7 +96,7 @@ async def api(store, clock, world):
         uvicorn.Config(create_app(runtime), host="127.0.0.1", port=0, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     async with httpx.AsyncClient(timeout=30) as client:
