@@ -1,6 +1,8 @@
-"""Mutations: each one is a call to the secure entity service or to a pack operation."""
+"""Mutations: each one is a call to the secure entity service or to a pack operation.
+Annotations are evaluated eagerly (no ``from __future__``) because the create/update/delete
+triples are built by one factory."""
 
-from __future__ import annotations
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -27,13 +29,28 @@ from app.tutoring.pack import PACKS
 from app.tutoring.settings import set_teacher_rate_hidden, teacher_rate_hidden
 
 
+def crud(slug: str, cls: type, create_input: type, update_input: type) -> tuple[Any, Any, Any]:
+    """``create<T>(input)``, ``update<T>(id, input)`` and ``delete<T>(id)`` for one type."""
+
+    async def create(info: Info, input: create_input) -> cls:  # type: ignore[valid-type]
+        return cls(entity=await info.context.entities.create(slug, without_nulls(to_data(input))))
+
+    async def update(info: Info, id: strawberry.ID, input: update_input) -> cls:  # type: ignore[valid-type]
+        return cls(entity=await info.context.entities.update(slug, id, to_data(input)))
+
+    async def delete(info: Info, id: strawberry.ID) -> strawberry.ID:
+        return strawberry.ID(await info.context.entities.delete(slug, id))
+
+    return (
+        strawberry.mutation(resolver=create),
+        strawberry.mutation(resolver=update, description="Omitted fields are kept; null clears."),
+        strawberry.mutation(resolver=delete, description="CONFLICT while others refer to it."),
+    )
+
+
 @strawberry.input
 class OrganizationSettingsInput:
     hideHourlyRateFromTeachers: bool | None = None
-
-
-def _entities(info: Info):
-    return info.context.entities
 
 
 @strawberry.type
@@ -43,77 +60,40 @@ class Mutation:
         pack = PACKS.get(slug)
         if pack is None:
             raise NotFound("pack", slug)
-        types = await install_pack_as(_entities(info), pack)
+        types = await install_pack_as(info.context.entities, pack)
         return [EntityType(slug=t.slug, name=t.name, description=t.description) for t in types]
 
-    @strawberry.mutation
-    async def createTeacher(self, info: Info, input: CreateTeacherInput) -> Teacher:
-        return Teacher(
-            entity=await _entities(info).create("teacher", without_nulls(to_data(input)))
-        )
-
-    @strawberry.mutation
-    async def updateTeacher(
-        self, info: Info, id: strawberry.ID, input: UpdateTeacherInput
-    ) -> Teacher:
-        return Teacher(entity=await _entities(info).update("teacher", id, to_data(input)))
-
-    @strawberry.mutation
-    async def deleteTeacher(self, info: Info, id: strawberry.ID) -> strawberry.ID:
-        return strawberry.ID(await _entities(info).delete("teacher", id))
-
-    @strawberry.mutation
-    async def createStudent(self, info: Info, input: CreateStudentInput) -> Student:
-        return Student(
-            entity=await _entities(info).create("student", without_nulls(to_data(input)))
-        )
-
-    @strawberry.mutation
-    async def updateStudent(
-        self, info: Info, id: strawberry.ID, input: UpdateStudentInput
-    ) -> Student:
-        return Student(entity=await _entities(info).update("student", id, to_data(input)))
-
-    @strawberry.mutation
-    async def deleteStudent(self, info: Info, id: strawberry.ID) -> strawberry.ID:
-        return strawberry.ID(await _entities(info).delete("student", id))
-
-    @strawberry.mutation
-    async def createGuardian(self, info: Info, input: CreateGuardianInput) -> Guardian:
-        data = without_nulls(to_data(input))
-        return Guardian(entity=await _entities(info).create("guardian", data))
-
-    @strawberry.mutation
-    async def updateGuardian(
-        self, info: Info, id: strawberry.ID, input: UpdateGuardianInput
-    ) -> Guardian:
-        return Guardian(entity=await _entities(info).update("guardian", id, to_data(input)))
-
-    @strawberry.mutation
-    async def deleteGuardian(self, info: Info, id: strawberry.ID) -> strawberry.ID:
-        return strawberry.ID(await _entities(info).delete("guardian", id))
+    createTeacher, updateTeacher, deleteTeacher = crud(
+        "teacher", Teacher, CreateTeacherInput, UpdateTeacherInput
+    )
+    createStudent, updateStudent, deleteStudent = crud(
+        "student", Student, CreateStudentInput, UpdateStudentInput
+    )
+    createGuardian, updateGuardian, deleteGuardian = crud(
+        "guardian", Guardian, CreateGuardianInput, UpdateGuardianInput
+    )
 
     @strawberry.mutation(description="Notes and report fields, as your role's write mask allows.")
     async def updateSession(
         self, info: Info, id: strawberry.ID, input: UpdateSessionInput
     ) -> Session:
-        return Session(entity=await _entities(info).update("session", id, to_data(input)))
+        return Session(entity=await info.context.entities.update("session", id, to_data(input)))
 
     @strawberry.mutation(description="Admin. The payment starts PENDING.")
     async def createPayment(self, info: Info, input: CreatePaymentInput) -> Payment:
         data = without_nulls(to_data(input))
-        return Payment(entity=await billing.create_payment(_entities(info), data))
+        return Payment(entity=await billing.create_payment(info.context.entities, data))
 
     @strawberry.mutation(description="Admin. The pack starts ACTIVE with all its credits.")
     async def createEntitlement(self, info: Info, input: CreateEntitlementInput) -> Entitlement:
         data = without_nulls(to_data(input))
-        return Entitlement(entity=await billing.create_entitlement(_entities(info), data))
+        return Entitlement(entity=await billing.create_entitlement(info.context.entities, data))
 
     @strawberry.mutation(description="Admin. Omitted or null fields are left unchanged.")
     async def updateOrganizationSettings(
         self, info: Info, input: OrganizationSettingsInput
     ) -> OrganizationSettings:
-        entities = _entities(info)
+        entities = info.context.entities
         if input.hideHourlyRateFromTeachers is not None:
             await set_teacher_rate_hidden(entities, input.hideHourlyRateFromTeachers)
         return OrganizationSettings(hideHourlyRateFromTeachers=await teacher_rate_hidden(entities))

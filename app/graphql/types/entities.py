@@ -22,6 +22,16 @@ from app.graphql.types.base import (
 from app.platform.entities import Entity, OrderKey
 
 
+def to_one(slug: str, link: str):
+    """A link followed through the type's DataLoader: null when the link field is hidden,
+    the role cannot read ``slug``, or the target is outside the caller's scope."""
+
+    async def resolve(root: Any, info: Info) -> Any:
+        return wrap(NODE_TYPES[slug], await load_one(info, slug, root.entity.get(link)))
+
+    return strawberry.field(resolver=resolve, extensions=relation(slug))
+
+
 @strawberry.enum
 class SessionStatus(Enum):
     PENDING_PAYMENT = "pending_payment"
@@ -120,14 +130,9 @@ class Student(Node):
     preferredTeacherId: strawberry.ID | None = masked("preferredTeacherId")
     guardianId: strawberry.ID | None = masked("guardianId")
 
-    @strawberry.field(extensions=relation("guardian"))
-    async def guardian(self, info: Info) -> Guardian | None:
-        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+    guardian: Guardian | None = to_one("guardian", "guardianId")
 
-    @strawberry.field(extensions=relation("teacher"))
-    async def preferredTeacher(self, info: Info) -> Teacher | None:
-        found = await load_one(info, "teacher", self.entity.get("preferredTeacherId"))
-        return wrap(Teacher, found)
+    preferredTeacher: Teacher | None = to_one("teacher", "preferredTeacherId")
 
     @strawberry.field(extensions=relation("session"), description="Newest first.")
     async def sessions(
@@ -185,26 +190,15 @@ class Session(Node):
     cancelledAt: datetime | None = masked("cancelledAt")
     rescheduleCount: int | None = masked("rescheduleCount")
 
-    @strawberry.field(extensions=relation("teacher"))
-    async def teacher(self, info: Info) -> Teacher | None:
-        return wrap(Teacher, await load_one(info, "teacher", self.entity.get("teacherId")))
+    teacher: Teacher | None = to_one("teacher", "teacherId")
 
-    @strawberry.field(extensions=relation("student"))
-    async def student(self, info: Info) -> Student | None:
-        return wrap(Student, await load_one(info, "student", self.entity.get("studentId")))
+    student: Student | None = to_one("student", "studentId")
 
-    @strawberry.field(extensions=relation("guardian"))
-    async def guardian(self, info: Info) -> Guardian | None:
-        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+    guardian: Guardian | None = to_one("guardian", "guardianId")
 
-    @strawberry.field(extensions=relation("payment"))
-    async def payment(self, info: Info) -> Payment | None:
-        return wrap(Payment, await load_one(info, "payment", self.entity.get("paymentId")))
+    payment: Payment | None = to_one("payment", "paymentId")
 
-    @strawberry.field(extensions=relation("entitlement"))
-    async def entitlement(self, info: Info) -> Entitlement | None:
-        found = await load_one(info, "entitlement", self.entity.get("entitlementId"))
-        return wrap(Entitlement, found)
+    entitlement: Entitlement | None = to_one("entitlement", "entitlementId")
 
 
 @strawberry.type(description="A payment record for sessions or packs")
@@ -222,18 +216,11 @@ class Payment(Node):
     failedAt: datetime | None = masked("failedAt")
     failureReason: str | None = masked("failureReason")
 
-    @strawberry.field(extensions=relation("guardian"))
-    async def guardian(self, info: Info) -> Guardian | None:
-        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+    guardian: Guardian | None = to_one("guardian", "guardianId")
 
-    @strawberry.field(extensions=relation("session"))
-    async def session(self, info: Info) -> Session | None:
-        return wrap(Session, await load_one(info, "session", self.entity.get("sessionId")))
+    session: Session | None = to_one("session", "sessionId")
 
-    @strawberry.field(extensions=relation("entitlement"))
-    async def entitlement(self, info: Info) -> Entitlement | None:
-        found = await load_one(info, "entitlement", self.entity.get("entitlementId"))
-        return wrap(Entitlement, found)
+    entitlement: Entitlement | None = to_one("entitlement", "entitlementId")
 
 
 @strawberry.type(description="A pack of session credits")
@@ -252,17 +239,11 @@ class Entitlement(Node):
         "recurringSchedule", objects_of(RecurringSchedule)
     )
 
-    @strawberry.field(extensions=relation("student"))
-    async def student(self, info: Info) -> Student | None:
-        return wrap(Student, await load_one(info, "student", self.entity.get("studentId")))
+    student: Student | None = to_one("student", "studentId")
 
-    @strawberry.field(extensions=relation("guardian"))
-    async def guardian(self, info: Info) -> Guardian | None:
-        return wrap(Guardian, await load_one(info, "guardian", self.entity.get("guardianId")))
+    guardian: Guardian | None = to_one("guardian", "guardianId")
 
-    @strawberry.field(extensions=relation("payment"))
-    async def payment(self, info: Info) -> Payment | None:
-        return wrap(Payment, await load_one(info, "payment", self.entity.get("paymentId")))
+    payment: Payment | None = to_one("payment", "paymentId")
 
 
 NODE_TYPES: dict[str, type] = {
