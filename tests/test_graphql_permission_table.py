@@ -1,0 +1,193 @@
+"""Every cell of the platform-core permission table, checked again through GraphQL.
+
+The policy is the hand-written one in ``tests/test_permission_table.py`` (ACTIONS, VISIBLE,
+IN_SCOPE, OUT_OF_SCOPE); nothing here restates it. For each role x type:
+
+- list:     ``<types>(first: 100)`` returns the in-scope entity and not the out-of-scope one,
+            or FORBIDDEN without L;
+- get:      ``<type>(id)`` selecting every field returns exactly the VISIBLE fields, null for
+            an out-of-scope id, or FORBIDDEN without R;
+- relation: every relation field from a parent the role can read returns the target with
+            exactly its VISIBLE fields when the role may read the target type, sees the
+            parent's link field and reaches the target; null otherwise, never an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import build_schema, get_named_type
+
+from tests.test_permission_table import (
+    ACTIONS,
+    FIELDS,
+    IN_SCOPE,
+    OUT_OF_SCOPE,
+    ROLES,
+    TYPES,
+    VISIBLE,
+    _expand,
+)
+
+ALWAYS = {"id", "createdAt", "updatedAt", "__typename"}
+SUBSELECTION = {
+    "availability": "{ dayOfWeek startHour startMinute endHour endMinute }",
+    "billingAddress": "{ street city postalCode country }",
+    "recurringSchedule": "{ dayOfWeek hour minute }",
+}
+
+# (parent type, GraphQL field, link field on the parent, target type). A link of None is a
+# reverse relation (a connection of targets pointing at the parent), reached through the
+# parent's id, which is always visible.
+RELATIONS = [
+    ("session", "teacher", "teacherId", "teacher"),
+    ("session", "student", "studentId", "student"),
+    ("session", "guardian", "guardianId", "guardian"),
+    ("session", "payment", "paymentId", "payment"),
+    ("session", "entitlement", "entitlementId", "entitlement"),
+    ("student", "guardian", "guardianId", "guardian"),
+    ("student", "preferredTeacher", "preferredTeacherId", "teacher"),
+    ("student", "sessions", None, "session"),
+    ("guardian", "students", None, "student"),
+    ("payment", "guardian", "guardianId", "guardian"),
+    ("payment", "session", "sessionId", "session"),
+    ("payment", "entitlement", "entitlementId", "entitlement"),
+    ("entitlement", "student", "studentId", "student"),
+    ("entitlement", "guardian", "guardianId", "guardian"),
+    ("entitlement", "payment", "paymentId", "payment"),
+]
+# Every relation path whose parent the role can read.
+RELATION_CELLS = [
+    pytest.param(role, *rel, id=f"{role}-{rel[0]}.{rel[1]}")
+    for role in ROLES
+    for rel in RELATIONS
+    if "R" in ACTIONS[role][rel[0]]
+]
+
+
+def _selection(slug: str) -> str:
+    """``{ id createdAt updatedAt <every field of the type> }``."""
+    fields = " ".join(f"{f} {SUBSELECTION.get(f, '')}".strip() for f in FIELDS[slug])
+    return f"{{ id createdAt updatedAt {fields} }}"
+
+
+def _shown(node: dict) -> set[str]:
+    return {k for k, v in node.items() if v is not None} - ALWAYS
+
+
+def _codes(body: dict) -> set[str]:
+    return {e["extensions"]["code"] for e in body.get("errors", [])}
+
+
+def _data(body: dict) -> dict:
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _get(slug: str, selection: str) -> str:
+    return f"query($id: ID!) {{ {slug}(id: $id) {selection} }}"
+
+
+def test_tables_cover_the_schema():
+    """FIELDS and RELATIONS name every field of every entity type in the SDL."""
+    schema = build_schema((Path(__file__).parent.parent / "schema.graphql").read_text())
+    for slug in TYPES:
+        gql_type = schema.type_map[slug[0].upper() + slug[1:]]
+        relations = {field for parent, field, _, _ in RELATIONS if parent == slug}
+        assert set(gql_type.fields) == ALWAYS - {"__typename"} | set(FIELDS[slug]) | relations
+        for parent, field, _, target in RELATIONS:
+            if parent == slug:
+                named = get_named_type(gql_type.fields[field].type).name
+                assert named.lower().removesuffix("connection") == target
+    for role in ROLES:  # every role reaches every target type through some readable parent
+        assert {p.values[4] for p in RELATION_CELLS if p.values[0] == role} == set(TYPES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("slug", TYPES)
+async def test_list(api, role, slug):
+    body = await api.gql(
+        f"{{ {slug}s(first: 100) {{ totalCount edges {{ node {{ id }} }} }} }}", role=role
+    )
+    if "L" not in ACTIONS[role][slug]:
+        assert "FORBIDDEN" in _codes(body), body
+        return
+    connection = _data(body)[f"{slug}s"]
+    listed = {edge["node"]["id"] for edge in connection["edges"]}
+    assert api.world.ids[IN_SCOPE[role][slug]] in listed
+    hidden = OUT_OF_SCOPE.get(role, {}).get(slug)
+    if hidden:
+        assert api.world.ids[hidden] not in listed
+    assert connection["totalCount"] == len(connection["edges"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("slug", TYPES)
+async def test_get_by_id(api, role, slug):
+    ids = api.world.ids
+    query = _get(slug, _selection(slug))
+    if "R" not in ACTIONS[role][slug]:
+        body = await api.gql(query, {"id": ids[IN_SCOPE["admin"][slug]]}, role=role)
+        assert "FORBIDDEN" in _codes(body), body
+        return
+    target = ids[IN_SCOPE[role][slug]]
+    node = _data(await api.gql(query, {"id": target}, role=role))[slug]
+    assert node["id"] == target and node["createdAt"] and node["updatedAt"]
+    # The world sets every field of the in-scope entities, so null means hidden.
+    assert _shown(node) == _expand(VISIBLE[role][slug], slug), f"{role} reading {slug}"
+    hidden = OUT_OF_SCOPE.get(role, {}).get(slug)
+    if hidden:
+        assert _data(await api.gql(query, {"id": ids[hidden]}, role=role))[slug] is None
+
+
+@pytest.mark.parametrize(("role", "parent", "field", "link", "target"), RELATION_CELLS)
+async def test_relation(api, role, parent, field, link, target):
+    ids = api.world.ids
+    parent_id = ids[IN_SCOPE[role][parent]]
+    if link is None:  # reverse relation: the targets pointing at the parent
+        target_id = ids.get(IN_SCOPE[role].get(target) or IN_SCOPE["admin"][target])
+        link_visible = True
+        sub = f"{{ totalCount edges {{ node {_selection(target)} }} }}"
+    else:
+        stored = await (await api.world.system()).get(parent, parent_id)
+        target_id = stored.data[link]
+        link_visible = link in _expand(VISIBLE[role][parent], parent)
+        sub = _selection(target)
+    in_scope = target_id == ids.get(IN_SCOPE[role].get(target))
+    expected = "R" in ACTIONS[role][target] and link_visible and in_scope
+
+    query = _get(parent, f"{{ id {field} {sub} }}")
+    related = _data(await api.gql(query, {"id": parent_id}, role=role))[parent][field]
+    if not expected:
+        assert related is None, f"{role}: {parent}.{field} should be null"
+        return
+    if link is None:
+        nodes = {edge["node"]["id"]: edge["node"] for edge in related["edges"]}
+        assert related["totalCount"] == len(nodes)
+        related = nodes[target_id]
+    assert related["id"] == target_id
+    assert _shown(related) == _expand(VISIBLE[role][target], target), f"{role}: {parent}.{field}"
+
+
+# A guardian's in-scope parent re-pointed at an entity outside the guardian's scope: the link
+# stays visible and the type readable, so only scope makes the relation null.
+REPOINTED = [
+    ("student", "S1", "preferredTeacher", "preferredTeacherId", "T2"),
+    ("payment", "P1", "session", "sessionId", "X2"),
+    ("entitlement", "E1", "student", "studentId", "S2"),
+]
+
+
+@pytest.mark.parametrize("role", ["admin", "guardian"])
+@pytest.mark.parametrize(("parent", "key", "field", "link", "other"), REPOINTED)
+async def test_relation_to_out_of_scope_target_is_null(api, role, parent, key, field, link, other):
+    ids = api.world.ids
+    assert link in _expand(VISIBLE["guardian"][parent], parent)
+    assert other in OUT_OF_SCOPE["guardian"].values()
+    await (await api.world.system()).update(parent, ids[key], {link: ids[other]})
+
+    query = _get(parent, f"{{ {link} {field} {{ id }} }}")
+    node = _data(await api.gql(query, {"id": ids[key]}, role=role))[parent]
+    assert node[link] == ids[other]
+    assert node[field] == (None if role in OUT_OF_SCOPE else {"id": ids[other]})
