@@ -1,0 +1,1 @@
+"""arq worker settings live here (job handlers live in the tutoring pack)."""
