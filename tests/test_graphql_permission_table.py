@@ -173,7 +173,6 @@ async def test_relation(api, role, parent, field, link, target):
 # A guardian's in-scope parent re-pointed at an entity outside the guardian's scope: the link
 # stays visible and the type readable, so only scope makes the relation null.
 REPOINTED = [
-    ("student", "S1", "preferredTeacher", "preferredTeacherId", "T2"),
     ("payment", "P1", "session", "sessionId", "X2"),
     ("entitlement", "E1", "student", "studentId", "S2"),
 ]

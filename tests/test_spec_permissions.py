@@ -234,8 +234,8 @@ async def test_deny_overrides_allow(world, service):
     with pytest.raises(AppError):
         await auditor.get("guardian", world.ids["G1"])
     # No read mask for the auditor: in scope, but every field hidden (fail closed).
-    teacher = await auditor.get("teacher", world.ids["T2"])
-    assert teacher is not None and teacher.data == {}
+    student = await auditor.get("student", world.ids["S2"])  # not G1's: only the auditor reaches it
+    assert student is not None and student.data == {}
 
 
 async def test_unknown_and_system_role_claims_grant_nothing(world):

@@ -159,6 +159,9 @@ async def build_world(service: EntityService, org: str) -> World:
                 "cancelledBy": "nobody",
                 "cancelledAt": NOW,
                 "rescheduleCount": 0,
+                "holdExpiresAt": NOW,
+                "startedAt": NOW,
+                "completedAt": NOW,
             },
         )
     for n in (1, 2):

@@ -20,13 +20,12 @@ from app.graphql.inputs import (
     to_data,
     without_nulls,
 )
-from app.graphql.queries import EntityType, OrganizationSettings
+from app.graphql.queries import EntityType
 from app.graphql.types.entities import Entitlement, Guardian, Payment, Session, Student, Teacher
 from app.platform.errors import NotFound
 from app.platform.packs import install_pack_as
 from app.tutoring import billing
 from app.tutoring.pack import PACKS
-from app.tutoring.settings import set_teacher_rate_hidden, teacher_rate_hidden
 
 
 def crud(slug: str, cls: type, create_input: type, update_input: type) -> tuple[Any, Any, Any]:
@@ -48,13 +47,8 @@ def crud(slug: str, cls: type, create_input: type, update_input: type) -> tuple[
     )
 
 
-@strawberry.input
-class OrganizationSettingsInput:
-    hideHourlyRateFromTeachers: bool | None = None
-
-
 @strawberry.type
-class Mutation:
+class CoreMutation:
     @strawberry.mutation(description="Admin. Idempotent: adds what the organization lacks.")
     async def installPack(self, info: Info, slug: str) -> list[EntityType]:
         pack = PACKS.get(slug)
@@ -88,12 +82,3 @@ class Mutation:
     async def createEntitlement(self, info: Info, input: CreateEntitlementInput) -> Entitlement:
         data = without_nulls(to_data(input))
         return Entitlement(entity=await billing.create_entitlement(info.context.entities, data))
-
-    @strawberry.mutation(description="Admin. Omitted or null fields are left unchanged.")
-    async def updateOrganizationSettings(
-        self, info: Info, input: OrganizationSettingsInput
-    ) -> OrganizationSettings:
-        entities = info.context.entities
-        if input.hideHourlyRateFromTeachers is not None:
-            await set_teacher_rate_hidden(entities, input.hideHourlyRateFromTeachers)
-        return OrganizationSettings(hideHourlyRateFromTeachers=await teacher_rate_hidden(entities))

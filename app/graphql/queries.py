@@ -36,7 +36,6 @@ from app.graphql.types.entities import (
 )
 from app.platform.entities.service import MAX_PAGE_SIZE
 from app.platform.permissions import Action
-from app.tutoring.settings import teacher_rate_hidden
 
 
 def root_fields(slug: str, cls: type, filter_cls: type, order_cls: type) -> tuple[Any, Any]:
@@ -94,12 +93,7 @@ class EntityType:
 
 
 @strawberry.type
-class OrganizationSettings:
-    hideHourlyRateFromTeachers: bool
-
-
-@strawberry.type
-class Query:
+class CoreQuery:
     @strawberry.field
     def me(self, info: Info) -> Me:
         actor = info.context.actor
@@ -124,8 +118,3 @@ class Query:
     def entityTypes(self, info: Info) -> list[EntityType]:
         types = info.context.entities.access.types.values()
         return [EntityType(slug=t.slug, name=t.name, description=t.description) for t in types]
-
-    @strawberry.field(description="Admin only.")
-    async def organizationSettings(self, info: Info) -> OrganizationSettings:
-        hidden = await teacher_rate_hidden(info.context.entities)
-        return OrganizationSettings(hideHourlyRateFromTeachers=hidden)

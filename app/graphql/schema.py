@@ -6,14 +6,20 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
 
 from app.graphql.errors import ErrorCodes
-from app.graphql.mutations import Mutation
-from app.graphql.queries import Query
+from app.graphql.mutations import CoreMutation
+from app.graphql.queries import CoreQuery
+from app.graphql.scheduling import SchedulingMutation, SchedulingQuery
 
 MAX_DEPTH = 12
 MAX_ALIASES = 20
 MAX_TOKENS = 4000
+
+
+Query = merge_types("Query", (CoreQuery, SchedulingQuery))
+Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation))
 
 
 class _Schema(strawberry.Schema):

@@ -24,6 +24,8 @@ class Actor:
     roles: frozenset[str]
     links: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     is_system: bool = False
+    # For a system actor doing a user's domain operation: the user it acts for (audited).
+    on_behalf_of: str | None = None
 
     @classmethod
     def system(cls, organization_id: str, purpose: str) -> Actor:
@@ -33,6 +35,18 @@ class Actor:
             organization_id=organization_id,
             roles=frozenset({SYSTEM_ROLE}),
             is_system=True,
+        )
+
+    def acting_for(self, purpose: str) -> Actor:
+        """The system actor that carries out the consequences of this user's request (a
+        guardian booking creates a payment they may not create directly). Rules and scope are
+        checked as the user before any such write."""
+        return Actor(
+            user_id=f"{SYSTEM_ROLE}:{purpose}",
+            organization_id=self.organization_id,
+            roles=frozenset({SYSTEM_ROLE}),
+            is_system=True,
+            on_behalf_of=self.on_behalf_of if self.is_system else self.user_id,
         )
 
     def value(self, path: str) -> Any:
@@ -50,5 +64,6 @@ class Actor:
             "userId": self.user_id,
             "roles": sorted(self.roles),
             "system": self.is_system,
+            **({"onBehalfOf": self.on_behalf_of} if self.on_behalf_of else {}),
             **{k: v for k, v in self.links.items()},
         }

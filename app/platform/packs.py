@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.platform.audit import AUDIT_INDEXES
+from app.platform.calendar import CALENDAR_INDEXES
 from app.platform.entities.service import ENTITY_INDEXES, ActorEntities
+from app.platform.org_settings import SETTINGS_INDEXES
 from app.platform.permissions import Action, RoleDefinition, RoleRepository
 from app.platform.permissions.access import ENTITIES_COLLECTION
 from app.platform.permissions.repository import ROLES_COLLECTION
@@ -23,6 +25,8 @@ PACK_RESOURCE = "pack"
 PLATFORM_INDEXES: tuple[IndexSpec, ...] = (
     *ENTITY_INDEXES,
     *AUDIT_INDEXES,
+    *CALENDAR_INDEXES,
+    *SETTINGS_INDEXES,
     IndexSpec(TYPES_COLLECTION, (("organizationId", 1), ("slug", 1)), unique=True),
     IndexSpec(ROLES_COLLECTION, (("organizationId", 1), ("name", 1)), unique=True),
     IndexSpec(PACKS_COLLECTION, (("organizationId", 1), ("slug", 1)), unique=True),

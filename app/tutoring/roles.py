@@ -65,6 +65,8 @@ SESSION_FIELDS_FOR_TEACHERS = (
     "teacherNotes",
     "reportSubmitted",
     "reportContent",
+    "startedAt",
+    "completedAt",
 )
 
 TEACHER_ROLE = RoleDefinition(
@@ -109,6 +111,9 @@ SESSION_FIELDS_FOR_GUARDIANS = (
     "cancellationReason",
     "cancelledAt",
     "rescheduleCount",
+    "holdExpiresAt",
+    "startedAt",
+    "completedAt",
 )
 
 _OWN = FieldMatch(field="guardianId", operator="eq", valuePath="actor.guardianId")
@@ -130,7 +135,8 @@ GUARDIAN_ROLE = RoleDefinition(
         "guardian": (FieldMatch(field="id", operator="eq", valuePath="actor.guardianId"),),
         "payment": (_OWN,),
         "entitlement": (_OWN,),
-        "teacher": (ReferencedBy(source="session", field="teacherId"),),
+        # The tutor directory: guardians choose whom to book (public profile fields only).
+        "teacher": (ScopeAll(),),
     },
     readMasks={
         "session": _only(*SESSION_FIELDS_FOR_GUARDIANS),

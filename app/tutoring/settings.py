@@ -1,22 +1,109 @@
-"""Per-organization tutoring settings.
+"""Per-organization tutoring settings, admin-editable, with the business's defaults.
 
-``hideHourlyRateFromTeachers`` is not stored on its own: it is read from, and written to, the
-teacher role's read mask for teachers, so the mask stays the single place that decides what a
-teacher sees.
+``hideHourlyRateFromTeachers`` is not stored with the others: it is read from, and written
+to, the teacher role's read mask for teachers, so the mask stays the single place that decides
+what a teacher sees.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from app.platform.entities import ActorEntities
+from app.platform.org_settings import SettingsRepository
 from app.platform.permissions import Action, ReadMask
+from app.platform.store import Store
 from app.tutoring.roles import SETTINGS_RESOURCE, TEACHER
 
+NAMESPACE = "tutoring"
 RATE_FIELD = "hourlyRate"
+HIDE_RATE = "hideHourlyRateFromTeachers"
+_DAY = 24 * 60
 
 
-async def teacher_rate_hidden(entities: ActorEntities) -> bool:
+class TutoringSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field("UTC", description="Organization time zone (IANA)")
+    minBookingLeadMinutes: int = Field(24 * 60, ge=0, le=90 * _DAY)
+    rescheduleCutoffMinutes: int = Field(120, ge=0, le=30 * _DAY)
+    guardianCancelCutoffMinutes: int | None = Field(
+        None, ge=0, le=30 * _DAY, description="null: the reschedule cutoff"
+    )
+    bufferMinutes: int = Field(15, ge=0, le=240)
+    maxReschedules: int = Field(2, ge=0, le=50)
+    noShowGraceMinutes: int = Field(15, ge=0, le=240)
+    slotIntervalMinutes: int = Field(15, ge=5, le=240)
+    teacherEarlyStartMinutes: int = Field(10, ge=0, le=120)
+    autoStartSessions: bool = Field(
+        False,
+        description="true: a scheduled session becomes IN_PROGRESS at its start time. "
+        "false: the teacher starts it, and one not started by start + grace becomes NO_SHOW.",
+    )
+    paymentHoldMinutes: int = Field(60, ge=5, le=7 * _DAY)
+    sessionPricePerHour: float = Field(50.0, ge=0)
+    currency: str = Field("USD", pattern="^[A-Z]{3}$")
+    defaultDurationMinutes: int = Field(60, ge=5, le=600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError("not a known IANA time zone") from None
+        return value
+
+    @field_validator("slotIntervalMinutes")
+    @classmethod
+    def _divides_day(cls, value: int) -> int:
+        if _DAY % value:
+            raise ValueError("must divide a day evenly (e.g. 5, 10, 15, 20, 30, 60)")
+        return value
+
+    @property
+    def guardian_cancel_cutoff(self) -> int:
+        if self.guardianCancelCutoffMinutes is None:
+            return self.rescheduleCutoffMinutes
+        return self.guardianCancelCutoffMinutes
+
+
+async def load_settings(store: Store, org: str) -> TutoringSettings:
+    """For rules: no permission check, the rules apply to everyone."""
+    return await SettingsRepository(store).get(org, NAMESPACE, TutoringSettings)
+
+
+async def read_settings(entities: ActorEntities) -> dict[str, Any]:
+    """Admin view: the stored settings plus the mask-derived rate setting."""
     entities.access.require_resource(SETTINGS_RESOURCE, Action.READ)
-    return await _rate_hidden(entities)
+    settings = await load_settings(entities.service.store, entities.actor.organization_id)
+    return {**settings.model_dump(), HIDE_RATE: await _rate_hidden(entities)}
+
+
+async def update_settings(entities: ActorEntities, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Admin only; all-or-nothing: invalid values change nothing."""
+    entities.access.require_resource(SETTINGS_RESOURCE, Action.UPDATE)
+    changes = dict(changes)
+    hide = changes.pop(HIDE_RATE, None)
+    org = entities.actor.organization_id
+    if changes:
+        await SettingsRepository(entities.service.store).update(
+            org, NAMESPACE, TutoringSettings, changes
+        )
+    if hide is not None:
+        await _set_rate_hidden(entities, bool(hide))
+    if changes or hide is not None:
+        await entities.service.audit.record(
+            entities.actor,
+            "settings.update",
+            at=entities.service.clock(),
+            fields=[*changes, *([HIDE_RATE] if hide is not None else [])],
+        )
+    return await read_settings(entities)
 
 
 async def _rate_hidden(entities: ActorEntities) -> bool:
@@ -25,24 +112,23 @@ async def _rate_hidden(entities: ActorEntities) -> bool:
     return mask is None or RATE_FIELD not in mask.visible([RATE_FIELD])
 
 
-async def set_teacher_rate_hidden(entities: ActorEntities, hidden: bool) -> bool:
-    """Admin only. Rewrites the mask by adding or removing the one field, keeping the rest of
-    an organization's customisation."""
-    entities.access.require_resource(SETTINGS_RESOURCE, Action.UPDATE)
+async def _set_rate_hidden(entities: ActorEntities, hidden: bool) -> None:
+    """Adds or removes the one field, keeping the rest of an organization's mask."""
     org = entities.actor.organization_id
     roles = await entities.service.roles.for_names(org, [TEACHER])
     if not roles:
-        return hidden
+        return
     mask = roles[0].read_mask("teacher") or ReadMask(mode="whitelist")
-    fields = set(mask.fields)
-    want_listed = hidden if mask.mode == "blacklist" else not hidden
-    fields = fields | {RATE_FIELD} if want_listed else fields - {RATE_FIELD}
+    listed = hidden if mask.mode == "blacklist" else not hidden
+    fields = set(mask.fields) | {RATE_FIELD} if listed else set(mask.fields) - {RATE_FIELD}
     new_mask = ReadMask(mode=mask.mode, fields=tuple(sorted(fields)))
     await entities.service.roles.set_read_mask(org, TEACHER, "teacher", new_mask)
-    await entities.service.audit.record(
-        entities.actor,
-        "settings.update",
-        at=entities.service.clock(),
-        fields=["hideHourlyRateFromTeachers"],
-    )
+
+
+async def teacher_rate_hidden(entities: ActorEntities) -> bool:
+    entities.access.require_resource(SETTINGS_RESOURCE, Action.READ)
     return await _rate_hidden(entities)
+
+
+async def set_teacher_rate_hidden(entities: ActorEntities, hidden: bool) -> bool:
+    return (await update_settings(entities, {HIDE_RATE: hidden}))[HIDE_RATE]

@@ -189,6 +189,11 @@ class Session(Node):
     cancelledBy: str | None = masked("cancelledBy")
     cancelledAt: datetime | None = masked("cancelledAt")
     rescheduleCount: int | None = masked("rescheduleCount")
+    holdExpiresAt: datetime | None = masked(
+        "holdExpiresAt", description="While PENDING_PAYMENT: when the slot is given back"
+    )
+    startedAt: datetime | None = masked("startedAt")
+    completedAt: datetime | None = masked("completedAt")
 
     teacher: Teacher | None = to_one("teacher", "teacherId")
 

@@ -161,17 +161,21 @@ class ActorEntities:
         data: Mapping[str, Any],
         *,
         server_fields: Mapping[str, Any] | None = None,
+        entity_id: str | None = None,
     ) -> Entity:
         """``data`` is caller input under the write mask; ``server_fields`` are set by domain
-        code (statuses, credits) and are never taken from a transport's input."""
+        code (statuses, credits) and are never taken from a transport's input. Domain code
+        (the system actor) may choose the id, e.g. to claim time before the entity exists."""
         entity_type = self.access.entity_type(slug)
         roles = self.access.require(slug, Action.CREATE)
         self._reject_unknown(entity_type, data)
         values = {k: v for k, v in entity_type.coerce(data).items() if v is not None}
         values.update(entity_type.coerce(server_fields or {}))
         now = _now(self.service.clock)
+        if entity_id is not None and not self.actor.is_system:
+            raise Forbidden("Only domain operations choose entity ids.")
         doc: dict[str, Any] = {
-            "_id": str(ObjectId()),
+            "_id": entity_id or str(ObjectId()),
             "type": slug,
             "data": values,
             "createdAt": now,
@@ -247,6 +251,55 @@ class ActorEntities:
             raise Conflict(f"The {slug} was changed by someone else meanwhile; reload and retry.")
         await self._audit("update", slug, entity_id, changed, now)
         return await self._present(slug, Action.READ, written)
+
+    async def may_create(self, slug: str, data: Mapping[str, Any]) -> None:
+        """For domain operations that create on the caller's behalf (booking): the caller's
+        policy must allow ``create`` and the new entity must fall inside their scope."""
+        roles = self.access.require(slug, Action.CREATE)
+        candidate = {"_id": "", "type": slug, "data": dict(data)}
+        if not await self._in_scope_of_any(slug, roles, candidate):
+            raise Forbidden(f"You may not create this {slug}: it would be outside your scope.")
+
+    async def atomic_update(
+        self,
+        slug: str,
+        entity_id: str,
+        *,
+        condition: Mapping[str, Any],
+        update: Mapping[str, Mapping[str, Any]],
+    ) -> Entity | None:
+        """One conditional, atomic update for domain code (credits, status transitions):
+        applied only if ``condition`` (on ``data.*`` paths) holds at write time; None when it
+        did not. Only the system actor may use it: callers reach it through a domain
+        operation that has already checked the user's permissions and rules."""
+        if not self.actor.is_system:
+            raise Forbidden("Atomic updates are reserved for domain operations.")
+        now = _now(self.service.clock)
+        ops = {op: dict(fields) for op, fields in update.items()}
+        ops.setdefault("$set", {}).update({"updatedAt": now, "updatedBy": self.actor.user_id})
+        ops.setdefault("$inc", {})[VERSION] = 1
+        written = await self._col.find_one_and_update(
+            self._org, {"_id": entity_id, "type": slug, **condition}, ops
+        )
+        if written is None:
+            return None
+        changed = {
+            path.removeprefix("data.").split(".")[0]
+            for op, fields in update.items()
+            for path in fields
+        }
+        await self._audit("update", slug, entity_id, changed, now)
+        return await self._present(slug, Action.READ, written)
+
+    async def internal_state(self, slug: str, entity_id: str) -> dict[str, Any] | None:
+        """Unmasked ``data`` and the ``internal`` bookkeeping of domain code, for the system
+        actor only (the counterpart of ``atomic_update``)."""
+        if not self.actor.is_system:
+            raise Forbidden("Internal state is reserved for domain operations.")
+        doc = await self._col.find_one(self._org, {"_id": entity_id, "type": slug})
+        if doc is None:
+            return None
+        return {"data": doc.get("data", {}), "internal": doc.get("internal", {})}
 
     async def delete(self, slug: str, entity_id: str) -> str:
         entity_type = self.access.entity_type(slug)

@@ -1,0 +1,115 @@
+"""Recording a payment's outcome (the provider integration comes in a later phase).
+
+A payment moves once, from pending (or processing) to paid or failed; a failed payment cannot
+later succeed (the guardian pays again with a new payment). When it pays for a session held in
+PENDING_PAYMENT, success confirms the session; failure leaves it unpayable and lets its slot go
+when the organization's hold time is over.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from app.platform.entities import ActorEntities, Entity
+from app.platform.errors import Conflict
+from app.platform.permissions import Action
+from app.tutoring.errors import InvalidTransition
+from app.tutoring.scheduling.context import (
+    Scheduling,
+    scheduling,
+    student_resource,
+    teacher_resource,
+)
+from app.tutoring.scheduling.lifecycle import Moment, authorize
+from app.tutoring.scheduling.transitions import lapse_hold
+
+
+async def _settle(
+    entities: ActorEntities, payment_id: str, outcome: str, fields: dict[str, Any]
+) -> tuple[Scheduling, dict[str, Any]]:
+    """Moves an open payment to ``outcome``; repeating the same outcome is a no-op."""
+    entities.access.require("payment", Action.UPDATE)
+    await entities.require("payment", payment_id)
+    ctx = await scheduling(entities, f"payment.{outcome}")
+    values = {
+        f"data.{k}": (ctx.now if v is _NOW else v) for k, v in fields.items() if v is not None
+    }
+    await ctx.domain.atomic_update(
+        "payment",
+        payment_id,
+        condition={"data.status": {"$in": ["pending", "processing"]}},
+        update={"$set": {"data.status": outcome, **values}},
+    )
+    payment = await ctx.state("payment", payment_id)
+    if payment.get("status") != outcome:
+        raise InvalidTransition(
+            f"A {payment.get('status')} payment cannot become {outcome}; record a new payment."
+        )
+    return ctx, payment
+
+
+_NOW = object()
+
+
+async def record_payment_succeeded(
+    entities: ActorEntities, payment_id: str, provider_reference: str | None = None
+) -> Entity:
+    """Idempotent: recording the same success twice changes nothing more."""
+    fields = {"paidAt": _NOW, "providerReference": provider_reference}
+    ctx, payment = await _settle(entities, payment_id, "paid", fields)
+    if payment.get("sessionId"):
+        await _confirm_session(ctx, payment["sessionId"])
+    return await entities.require("payment", payment_id)
+
+
+async def _confirm_session(ctx: Scheduling, session_id: str) -> None:
+    session = await ctx.state("session", session_id)
+    if session.get("status") != "pending_payment":
+        return
+    authorize("confirm_payment", ctx.domain.actor.roles, Moment(session, ctx.now, ctx.settings))
+    end = session["startTime"] + timedelta(minutes=session["duration"])
+    try:
+        # Claim again rather than trust the hold: once it expired, someone may hold the slot.
+        claims = await ctx.claim(
+            session["teacherId"], session["studentId"], session_id, session["startTime"], end,
+            move=True,
+        )  # fmt: skip
+    except Conflict:
+        await lapse_hold(ctx.domain, session_id)  # paid but slot gone: refund or rebook
+        return
+    confirmed = await ctx.domain.atomic_update(
+        "session",
+        session_id,
+        condition={"data.status": "pending_payment"},
+        update={"$set": {"data.status": "scheduled"}, "$unset": {"data.holdExpiresAt": ""}},
+    )
+    if confirmed is None:
+        await ctx.release(claims)
+        return
+    await ctx.release_session(session, session_id, keep=claims)
+    await ctx.confirm(claims, None)
+
+
+async def record_payment_failed(entities: ActorEntities, payment_id: str, reason: str) -> Entity:
+    fields = {"failedAt": _NOW, "failureReason": reason}
+    ctx, payment = await _settle(entities, payment_id, "failed", fields)
+    session_id = payment.get("sessionId")
+    session = await ctx.state("session", session_id) if session_id else {}
+    if session.get("status") == "pending_payment":
+        hold = ctx.now + timedelta(minutes=ctx.settings.paymentHoldMinutes)
+        if session.get("holdExpiresAt"):
+            hold = min(hold, session["holdExpiresAt"])
+        await ctx.domain.atomic_update(
+            "session",
+            session_id,
+            condition={"data.status": "pending_payment"},
+            update={"$set": {"data.holdExpiresAt": hold}},
+        )
+        for resource in (
+            teacher_resource(session["teacherId"]),
+            student_resource(session["studentId"]),
+        ):
+            for claim in await ctx.calendar.claims_of(ctx.org, resource, session_id):
+                await ctx.calendar.set_expiry(ctx.org, resource, claim.claim_id, hold)
+    return await entities.require("payment", payment_id)

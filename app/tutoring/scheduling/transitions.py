@@ -1,0 +1,133 @@
+"""Moving a session through its lifecycle: cancel, start, complete, no-show, lapse.
+
+Each operation loads the session through the caller's scope, asks the lifecycle table whether
+the move is allowed now, and then makes it with one conditional update on the status it saw,
+so two racing moves cannot both apply. Credits and calendar claims follow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.platform.entities import ActorEntities, Entity
+from app.platform.errors import BadUserInput
+from app.tutoring.errors import InsufficientCredits, InvalidTransition
+from app.tutoring.scheduling import credits
+from app.tutoring.scheduling.context import Scheduling, scheduling
+from app.tutoring.scheduling.lifecycle import Moment, authorize
+
+
+async def _begin(
+    entities: ActorEntities, session_id: str, action: str
+) -> tuple[Scheduling, dict[str, Any], str]:
+    ctx = await scheduling(entities, f"session.{action}")
+    await entities.require("session", session_id)
+    session = await ctx.state("session", session_id)
+    transition = authorize(action, ctx.roles, Moment(session, ctx.now, ctx.settings))
+    return ctx, session, transition.target
+
+
+async def _move(
+    ctx: Scheduling, session_id: str, session: dict[str, Any], target: str, fields: dict[str, Any]
+) -> bool:
+    update: dict[str, dict[str, Any]] = {
+        "$set": {
+            "data.status": target,
+            **{f"data.{k}": v for k, v in fields.items() if v is not None},
+        }
+    }
+    cleared = {f"data.{k}": "" for k, v in fields.items() if v is None}
+    if cleared:
+        update["$unset"] = cleared
+    moved = await ctx.domain.atomic_update(
+        "session",
+        session_id,
+        condition={"data.status": session["status"], "data.startTime": session["startTime"]},
+        update=update,
+    )
+    return moved is not None
+
+
+async def _changed(ctx: Scheduling, session_id: str, action: str) -> InvalidTransition:
+    now = await ctx.state("session", session_id)
+    return InvalidTransition(
+        f"The session became {now['status']} meanwhile; it cannot be {action} now."
+    )
+
+
+def _who(entities: ActorEntities) -> str:
+    actor = entities.actor
+    return actor.on_behalf_of or actor.user_id
+
+
+async def cancel_session(
+    entities: ActorEntities, session_id: str, reason: str | None = None, *, action: str = "cancel"
+) -> Entity:
+    """Cancelling frees the slot and the reserved credit and records reason, who and when."""
+    ctx, session, target = await _begin(entities, session_id, action)
+    fields = {
+        "cancellationReason": reason or "",
+        "cancelledBy": _who(entities),
+        "cancelledAt": ctx.now,
+        "holdExpiresAt": None,
+    }
+    if not await _move(ctx, session_id, session, target, fields):
+        raise await _changed(ctx, session_id, "cancelled")
+    await ctx.release_session(session, session_id)
+    if session.get("entitlementId"):
+        await credits.release(ctx.domain, session["entitlementId"], session_id)
+    return await _reread(entities, ctx, session_id)
+
+
+async def lapse_hold(entities: ActorEntities, session_id: str) -> Entity:
+    """System: a session whose payment never arrived gives its slot back."""
+    return await cancel_session(
+        entities, session_id, "The payment did not arrive within the hold time.", action="lapse"
+    )
+
+
+async def start_session(entities: ActorEntities, session_id: str) -> Entity:
+    ctx, session, target = await _begin(entities, session_id, "start")
+    if not await _move(ctx, session_id, session, target, {"startedAt": ctx.now}):
+        raise await _changed(ctx, session_id, "started")
+    return await _reread(entities, ctx, session_id)
+
+
+async def complete_session(entities: ActorEntities, session_id: str, report: str) -> Entity:
+    """Completion needs the report and charges the pack once: the credit is taken first
+    (idempotent per session), then the status moves; if the move loses to a cancellation the
+    charge is refunded, if it loses to a concurrent completion it stands (that completion
+    found it already charged)."""
+    if not report or not report.strip():
+        raise BadUserInput("A session is completed with its report.", {"report": "is required"})
+    ctx, session, target = await _begin(entities, session_id, "complete")
+    pack = session.get("entitlementId")
+    charged = await credits.consume(ctx.domain, pack, session_id) if pack else False
+    fields = {"reportContent": report, "reportSubmitted": True, "completedAt": ctx.now}
+    if not await _move(ctx, session_id, session, target, fields):
+        current = await ctx.state("session", session_id)
+        if charged and current["status"] != "completed":
+            await credits.refund(ctx.domain, pack, session_id)
+        raise InvalidTransition(f"The session became {current['status']} meanwhile.")
+    return await _reread(entities, ctx, session_id)
+
+
+async def mark_no_show(entities: ActorEntities, session_id: str) -> Entity:
+    """A missed session is charged like a held one when the pack allows (the credit was
+    reserved for it); otherwise its reservation is released."""
+    ctx, session, target = await _begin(entities, session_id, "no_show")
+    if not await _move(ctx, session_id, session, target, {}):
+        raise await _changed(ctx, session_id, "marked as a no-show")
+    pack = session.get("entitlementId")
+    if pack:
+        try:
+            await credits.consume(ctx.domain, pack, session_id)
+        except InsufficientCredits:
+            await credits.release(ctx.domain, pack, session_id)
+    await ctx.release_session(session, session_id)
+    return await _reread(entities, ctx, session_id)
+
+
+async def _reread(entities: ActorEntities, ctx: Scheduling, session_id: str) -> Entity:
+    """The session as the caller may see it (a system caller sees everything)."""
+    return await entities.require("session", session_id)
