@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -25,9 +26,22 @@ async def store() -> MemoryStore:
     return s
 
 
+class FakeClock:
+    """The injectable clock: tests move time with ``advance`` or by setting ``now``."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+
+
 @pytest.fixture
 def clock():
-    return lambda: NOW
+    return FakeClock(NOW)
 
 
 @pytest.fixture

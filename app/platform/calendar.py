@@ -148,17 +148,11 @@ class ResourceCalendar:
         ]
 
     async def prune(self, org: str, resource: str) -> None:
-        now = self._clock()
+        """Drops intervals long past. Expired future claims are left: they no longer block,
+        and go when their time has passed."""
+        cutoff = self._clock() - _KEEP_PAST
         await self._col.update_one(
-            org,
-            {"resource": resource},
-            {
-                "$pull": {
-                    "intervals": {
-                        "$or": [{"end": {"$lt": now - _KEEP_PAST}}, {"expiresAt": {"$lte": now}}]
-                    }
-                }
-            },
+            org, {"resource": resource}, {"$pull": {"intervals": {"end": {"$lt": cutoff}}}}
         )
 
     async def busy(
