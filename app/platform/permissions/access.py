@@ -7,6 +7,7 @@ scope (including relational look-ups) once, whatever the page size.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from app.platform.actor import SYSTEM_ROLE, Actor
@@ -54,7 +55,7 @@ class Access:
         self.roles = roles
         self.types = types
         self._entities = entities
-        self._scopes: dict[tuple[str, str, int], Scope] = {}
+        self._scopes: dict[tuple[str, str, int], asyncio.Future[Scope]] = {}
 
     # -- types and policies -----------------------------------------------------------
 
@@ -96,10 +97,12 @@ class Access:
         return Scope.any_of([await self.role_scope(r, slug) for r in roles])
 
     async def role_scope(self, role: RoleDefinition, slug: str, depth: int = 0) -> Scope:
+        """Compiled once per request: concurrent resolvers await the same compilation
+        instead of each running the relational look-ups again."""
         key = (role.name, slug, depth)
         if key not in self._scopes:
-            self._scopes[key] = await self._compile(role, slug, depth)
-        return self._scopes[key]
+            self._scopes[key] = asyncio.ensure_future(self._compile(role, slug, depth))
+        return await self._scopes[key]
 
     def _names_real_fields(self, slug: str, rule: object) -> bool:
         """A rule over a field its type lacks (a typo, a dotted path) would make the filter
