@@ -98,3 +98,40 @@ async def test_unique_and_partial_unique_indexes(backend):
 def test_indexes_must_lead_with_the_organization():
     with pytest.raises(ValueError):
         IndexSpec("things", (("n", 1),))
+
+
+async def test_calendar_claims_race_across_clients(backend):
+    """Twenty overlapping claims from as many clients (on MongoDB: separate connection pools,
+    as separate API processes would have) leave exactly one interval."""
+    import asyncio
+    from datetime import timedelta
+
+    from app.platform.calendar import ResourceCalendar
+    from app.platform.errors import Conflict
+
+    stores = [backend]
+    if not isinstance(backend, MemoryStore):
+        from app.platform.store.mongo import MongoStore
+
+        stores += [MongoStore(os.environ["MONGODB_URL"], backend._db.name) for _ in range(4)]
+    await backend.ensure_indexes(
+        [IndexSpec("calendars", (("organizationId", 1), ("resource", 1)), unique=True)]
+    )
+    t0 = datetime(2027, 1, 1, 10, tzinfo=UTC)
+    calendars = [ResourceCalendar(stores[i % len(stores)]) for i in range(20)]
+    results = await asyncio.gather(
+        *(
+            cal.claim(
+                "a", "teacher:x", owner=f"s{i}", start=t0 + timedelta(minutes=5 * (i % 8)),
+                end=t0 + timedelta(minutes=5 * (i % 8) + 60), padding=timedelta(minutes=15),
+            )
+            for i, cal in enumerate(calendars)
+        ),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert sum(isinstance(r, str) for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if not isinstance(r, str))
+    busy = await calendars[0].busy("a", ["teacher:x"], t0, t0 + timedelta(days=1))
+    assert len(busy) == 1
+    for extra in stores[1:]:
+        await extra.close()

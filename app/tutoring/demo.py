@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from app.platform.actor import Actor
 from app.platform.entities import EntityService
 from app.tutoring.roles import ADMIN, GUARDIAN, TEACHER
+from app.tutoring.scheduling.booking import BookingRequest, book_session
+from app.tutoring.scheduling.payments import record_payment_succeeded
 
 
 @dataclass(frozen=True)
@@ -121,28 +124,34 @@ async def seed_demo(service: EntityService, org: str) -> bool:
         },
         server_fields={"remainingCredits": 8, "usedCredits": 0, "status": "active"},
     )
-    sessions = [
-        (tom, sam, gail, 2, 10, "math", {"entitlementId": pack.id}),
-        (tom, sam, gail, 9, 10, "math", {"entitlementId": pack.id}),
-        (tina, sue, gary, 3, 14, "chemistry", {}),
+    # Sessions go through the real booking rules (claims, credits, pay-before-book).
+    bookings = [
+        (tom, sam, 2, "math", pack.id),
+        (tom, sam, 9, "math", pack.id),
+        (tina, sue, 3, "chemistry", None),
     ]
-    for teacher, student, guardian, days, hour, subject, extra in sessions:
-        await system.create(
+    for teacher, student, days, subject, entitlement in bookings:
+        zone = ZoneInfo(teacher.get("timezone"))
+        session = await book_session(
+            system,
+            BookingRequest(
+                teacher_id=teacher.id,
+                student_id=student.id,
+                start=_next_weekday_at(now.astimezone(zone), days, 10),
+                duration_minutes=60,
+                subject=subject,
+                entitlement_id=entitlement,
+            ),
+        )
+        await system.update(
             "session",
+            session.id,
             {
-                "subject": subject,
                 "meetingLink": "https://meet.example.com/demo",
                 "guardianNotes": "Please focus on homework.",
-                "teacherNotes": "Prepare worksheet.",
-            },
-            server_fields={
-                "teacherId": teacher.id,
-                "studentId": student.id,
-                "guardianId": guardian.id,
-                "startTime": _next_weekday_at(now, days, hour),
-                "duration": 60,
-                "status": "scheduled",
-                **extra,
+                "teacherNotes": "Prepare a worksheet.",
             },
         )
+        if entitlement is None:  # the trial session waits for its payment; pay it
+            await record_payment_succeeded(system, session.get("paymentId"), "demo-psp")
     return True
