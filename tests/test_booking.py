@@ -264,3 +264,17 @@ async def test_available_slots_validate_input(w):
             await _code(available_slots(admin, w.ids["T1"], start, end, minutes))
             == "BAD_USER_INPUT"
         )
+
+
+async def test_a_claim_left_by_a_crashed_booking_is_cleared_when_in_the_way(w, clock):
+    from app.platform.calendar import ResourceCalendar
+
+    calendar = ResourceCalendar(w.service.store, clock=clock)
+    await calendar.claim(
+        w.org, f"teacher:{w.ids['T1']}", owner="never-written", start=at(2), end=at(3)
+    )
+    admin = await w.as_role("admin")
+    clock.advance(minutes=1)  # a booking that may still be running: respected
+    assert await _code(book(admin, w, at(2))) == "CONFLICT"
+    clock.advance(minutes=2)  # old, and its session never appeared: cleared
+    assert (await book(admin, w, at(2))).get("startTime") == at(2)

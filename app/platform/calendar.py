@@ -6,9 +6,10 @@ both sides for buffers). MongoDB applies a single-document update atomically, so
 overlapping claims racing each other -- in one process or across many API processes -- exactly
 the first to reach the document succeeds and the rest match nothing and get ``CONFLICT``.
 
-Intervals may carry ``expiresAt``: an unconfirmed claim (a booking that crashed before its
-entity was written) or a hold (a session awaiting payment) stops blocking once it expires,
-without any job having to run.
+Intervals may carry ``expiresAt``: a hold (a session awaiting payment) stops blocking once it
+expires, without any job having to run. Each records ``claimedAt`` so that the owner of a
+claim whose entity was never written (a crash between claim and write) can be recognised and
+the claim cleared when it gets in someone's way.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ class Interval:
     start: datetime
     end: datetime
     expires_at: datetime | None
+    claimed_at: datetime | None = None
+
+    @classmethod
+    def from_doc(cls, raw: dict[str, Any]) -> Interval:
+        return cls(
+            raw["claimId"],
+            raw["owner"],
+            raw["start"],
+            raw["end"],
+            raw.get("expiresAt"),
+            raw.get("claimedAt"),
+        )
 
     def live(self, now: datetime) -> bool:
         return self.expires_at is None or self.expires_at > now
@@ -98,6 +111,7 @@ class ResourceCalendar:
             "start": start,
             "end": end,
             "expiresAt": expires_at,
+            "claimedAt": now,
         }
         won = await self._col.find_one_and_update(
             org,
@@ -142,9 +156,7 @@ class ResourceCalendar:
     async def claims_of(self, org: str, resource: str, owner: str) -> list[Interval]:
         doc = await self._col.find_one(org, {"resource": resource})
         return [
-            Interval(r["claimId"], r["owner"], r["start"], r["end"], r.get("expiresAt"))
-            for r in (doc or {}).get("intervals", [])
-            if r["owner"] == owner
+            Interval.from_doc(r) for r in (doc or {}).get("intervals", []) if r["owner"] == owner
         ]
 
     async def prune(self, org: str, resource: str) -> None:
@@ -164,9 +176,7 @@ class ResourceCalendar:
         out = []
         for doc in docs:
             for raw in doc.get("intervals", []):
-                interval = Interval(
-                    raw["claimId"], raw["owner"], raw["start"], raw["end"], raw.get("expiresAt")
-                )
+                interval = Interval.from_doc(raw)
                 if interval.live(now) and interval.overlaps(start, end):
                     out.append(interval)
         return sorted(out, key=lambda i: i.start)

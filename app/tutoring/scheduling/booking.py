@@ -17,7 +17,7 @@ from bson import ObjectId
 
 from app.platform.calendar import Interval
 from app.platform.entities import ActorEntities, Entity
-from app.platform.errors import BadUserInput
+from app.platform.errors import BadUserInput, NotFound
 from app.tutoring.errors import InsufficientCredits, SchedulingRule
 from app.tutoring.roles import ADMIN
 from app.tutoring.scheduling import credits
@@ -84,17 +84,20 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
         subject = subject or pack.get("subject")
     session_id = str(ObjectId())
     end = start + timedelta(minutes=req.duration_minutes)
-    claims = await ctx.claim(req.teacher_id, req.student_id, session_id, start, end)
+    hold = (
+        None if req.entitlement_id else ctx.now + timedelta(minutes=ctx.settings.paymentHoldMinutes)
+    )
+    claims = await ctx.claim(
+        req.teacher_id, req.student_id, session_id, start, end, expires_at=hold
+    )
     reserved = False
     try:
         if req.entitlement_id:
             await credits.reserve(ctx.domain, req.entitlement_id, session_id, start)
             reserved = True
-        hold = (
-            None
-            if req.entitlement_id
-            else ctx.now + timedelta(minutes=ctx.settings.paymentHoldMinutes)
-        )
+        payment_id = None
+        if hold is not None:  # pay before book: the session waits with a pending payment
+            payment_id = await _create_payment(ctx, session_id, guardian_id, req.duration_minutes)
         server: dict[str, Any] = {
             **links,
             "startTime": start,
@@ -102,23 +105,21 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
             "status": "scheduled" if req.entitlement_id else "pending_payment",
             "rescheduleCount": 0,
             "entitlementId": req.entitlement_id,
+            "paymentId": payment_id,
             "holdExpiresAt": hold,
         }
-        await ctx.domain.create(
+        created = await ctx.domain.create(
             "session",
             {"subject": subject} if subject else {},
             server_fields={k: v for k, v in server.items() if v is not None},
             entity_id=session_id,
         )
-        if hold is not None:
-            await _create_payment(ctx, session_id, guardian_id, req.duration_minutes)
-        await ctx.confirm(claims, hold)
     except BaseException:
         await ctx.release(claims)
         if reserved:
             await credits.release(ctx.domain, req.entitlement_id or "", session_id)
         raise
-    return await entities.require("session", session_id)
+    return await _as_caller(entities, created)
 
 
 async def _usable_pack(ctx: Scheduling, entitlement_id: str, student_id: str) -> dict[str, Any]:
@@ -134,20 +135,29 @@ async def _usable_pack(ctx: Scheduling, entitlement_id: str, student_id: str) ->
     return pack
 
 
-async def _create_payment(ctx: Scheduling, session_id: str, guardian_id: str, minutes: int) -> None:
-    """Pay before book: the session waits in PENDING_PAYMENT with a pending payment."""
+async def _create_payment(ctx: Scheduling, session_id: str, guardian_id: str, minutes: int) -> str:
+    """The pending payment of a session booked without a pack (created just before it)."""
     amount = round(ctx.settings.sessionPricePerHour * minutes / 60, 2)
     payment = await ctx.domain.create(
         "payment",
-        {
+        {},
+        server_fields={
+            "status": "pending",
             "guardianId": guardian_id,
             "amount": amount,
             "currency": ctx.settings.currency,
             "sessionId": session_id,
         },
-        server_fields={"status": "pending"},
     )
-    await ctx.domain.update("session", session_id, {}, server_fields={"paymentId": payment.id})
+    return payment.id
+
+
+async def _as_caller(entities: ActorEntities, entity: Entity) -> Entity:
+    """The booked session as the caller sees it (no second read)."""
+    seen = await entities.view(entity)
+    if seen is None:  # cannot happen for a caller that passed may_create; fail closed
+        raise NotFound(entity.type, entity.id)
+    return seen
 
 
 async def reschedule_session(entities: ActorEntities, session_id: str, start: datetime) -> Entity:
@@ -184,7 +194,6 @@ async def reschedule_session(entities: ActorEntities, session_id: str, start: da
         await ctx.release(claims)
         raise SchedulingRule("The session changed meanwhile; reload it and try again.")
     await ctx.release_session(session, session_id, keep=claims)
-    await ctx.confirm(claims, None)
     return await entities.require("session", session_id)
 
 

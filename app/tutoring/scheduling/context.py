@@ -12,8 +12,8 @@ from app.platform.entities import ActorEntities
 from app.platform.errors import Conflict
 from app.tutoring.settings import TutoringSettings, load_settings
 
-# A claim not confirmed within this time (the booking crashed) stops blocking the slot.
-PROVISIONAL = timedelta(minutes=2)
+# A claim older than this whose session does not exist was left by a crashed booking.
+ORPHAN_AFTER = timedelta(minutes=2)
 
 
 def teacher_resource(teacher_id: str) -> str:
@@ -55,48 +55,71 @@ class Scheduling:
         start: datetime,
         end: datetime,
         *,
+        expires_at: datetime | None = None,
         move: bool = False,
     ) -> list[tuple[str, str]]:
         """Claims the teacher's time (with the buffer on both sides) and the student's, both
-        or neither. Returns (resource, claim id) pairs, provisional until confirmed."""
-        cal, org = self.calendar, self.org
-        expires = self.now + PROVISIONAL
-        ignore = owner if move else None
-        t_res, s_res = teacher_resource(teacher_id), student_resource(student_id)
-        await cal.prune(org, t_res)
-        t_claim = await cal.claim(
-            org,
-            t_res,
-            owner=owner,
-            start=start,
-            end=end,
-            padding=timedelta(minutes=self.settings.bufferMinutes),
-            expires_at=expires,
-            ignore_owner=ignore,
-            conflict_message=(
-                "The teacher already has a session at that time or within "
-                f"{self.settings.bufferMinutes} minutes of it."
-            ),
-        )
+        or neither. Returns (resource, claim id) pairs."""
+        buffer = timedelta(minutes=self.settings.bufferMinutes)
+        t_res = teacher_resource(teacher_id)
+        t_claim = await self._claim_one(
+            t_res, owner, start, end, buffer, expires_at, move,
+            "The teacher already has a session at that time or within "
+            f"{self.settings.bufferMinutes} minutes of it.",
+        )  # fmt: skip
+        s_res = student_resource(student_id)
         try:
-            s_claim = await cal.claim(
-                org,
-                s_res,
-                owner=owner,
-                start=start,
-                end=end,
-                expires_at=expires,
-                ignore_owner=ignore,
-                conflict_message="The student already has a session at that time.",
-            )
-        except Exception:
-            await cal.release(org, t_res, claim_id=t_claim)
+            s_claim = await self._claim_one(
+                s_res, owner, start, end, timedelta(0), expires_at, move,
+                "The student already has a session at that time.",
+            )  # fmt: skip
+        except BaseException:
+            await self.calendar.release(self.org, t_res, claim_id=t_claim)
             raise
         return [(t_res, t_claim), (s_res, s_claim)]
 
-    async def confirm(self, claims: list[tuple[str, str]], expires_at: datetime | None) -> None:
-        for resource, claim_id in claims:
-            await self.calendar.set_expiry(self.org, resource, claim_id, expires_at)
+    async def _claim_one(
+        self,
+        resource: str,
+        owner: str,
+        start: datetime,
+        end: datetime,
+        padding: timedelta,
+        expires_at: datetime | None,
+        move: bool,
+        message: str,
+    ) -> str:
+        async def attempt() -> str:
+            return await self.calendar.claim(
+                self.org, resource, owner=owner, start=start, end=end, padding=padding,
+                expires_at=expires_at, ignore_owner=owner if move else None,
+                conflict_message=message,
+            )  # fmt: skip
+
+        try:
+            return await attempt()
+        except Conflict:
+            if not await self._clear_orphans(resource, start - padding, end + padding, owner):
+                raise
+            return await attempt()
+
+    async def _clear_orphans(
+        self, resource: str, start: datetime, end: datetime, owner: str
+    ) -> bool:
+        """Releases clashing claims whose session was never written (the booking crashed
+        between claim and write). Fresh claims are left alone: their booking may be running."""
+        stale = [
+            i
+            for i in await self.calendar.busy(self.org, [resource], start, end)
+            if i.owner != owner and i.claimed_at and i.claimed_at < self.now - ORPHAN_AFTER
+        ]
+        if not stale:
+            return False
+        existing = await self.domain.get_many("session", [i.owner for i in stale])
+        orphans = [i for i in stale if i.owner not in existing]
+        for interval in orphans:
+            await self.calendar.release(self.org, resource, claim_id=interval.claim_id)
+        return bool(orphans)
 
     async def release(self, claims: list[tuple[str, str]]) -> None:
         for resource, claim_id in claims:

@@ -88,7 +88,6 @@ async def _confirm_session(ctx: Scheduling, session_id: str) -> None:
         await ctx.release(claims)
         return
     await ctx.release_session(session, session_id, keep=claims)
-    await ctx.confirm(claims, None)
 
 
 async def record_payment_failed(entities: ActorEntities, payment_id: str, reason: str) -> Entity:
