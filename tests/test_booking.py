@@ -278,3 +278,20 @@ async def test_a_claim_left_by_a_crashed_booking_is_cleared_when_in_the_way(w, c
     assert await _code(book(admin, w, at(2))) == "CONFLICT"
     clock.advance(minutes=2)  # old, and its session never appeared: cleared
     assert (await book(admin, w, at(2))).get("startTime") == at(2)
+
+
+async def test_completion_prunes_long_past_intervals(w, clock):
+    from app.platform.calendar import ResourceCalendar
+    from app.tutoring.scheduling.transitions import complete_session, start_session
+
+    admin = await w.as_role("admin")
+    old = await book(admin, w, at(2), entitlement=await pack(w))
+    current = await book(admin, w, at(2) + timedelta(days=7), entitlement=await pack(w))
+    calendar = ResourceCalendar(w.service.store, clock=clock)
+    resource = f"teacher:{w.ids['T1']}"
+    clock.now = at(2) + timedelta(days=7)
+    await start_session(admin, current.id)
+    await complete_session(admin, current.id, "ok")
+    owners = {i.owner for i in await calendar.claims_of(w.org, resource, old.id)}
+    assert owners == set()  # ended five days ago: pruned
+    assert await calendar.claims_of(w.org, resource, current.id)  # recent: kept

@@ -121,6 +121,15 @@ class Scheduling:
             await self.calendar.release(self.org, resource, claim_id=interval.claim_id)
         return bool(orphans)
 
+    async def prune(self, session: dict[str, Any]) -> None:
+        """Drops long-past intervals from the session's calendars (done at completion, so a
+        calendar holds little more than the future)."""
+        for resource in (
+            teacher_resource(session["teacherId"]),
+            student_resource(session["studentId"]),
+        ):
+            await self.calendar.prune(self.org, resource)
+
     async def release(self, claims: list[tuple[str, str]]) -> None:
         for resource, claim_id in claims:
             await self.calendar.release(self.org, resource, claim_id=claim_id)

@@ -109,6 +109,7 @@ async def complete_session(entities: ActorEntities, session_id: str, report: str
         if charged and current["status"] != "completed":
             await credits.refund(ctx.domain, pack, session_id)
         raise InvalidTransition(f"The session became {current['status']} meanwhile.")
+    await ctx.prune(session)
     return await _reread(entities, ctx, session_id)
 
 
