@@ -54,6 +54,11 @@ class OrganizationSettings:
     sessionPricePerHour: float
     currency: str
     defaultDurationMinutes: int
+    reminderLeadMinutes: int
+    lowCreditsThreshold: int = strawberry.field(
+        description="A pack at or below this many credits gets a renewal prompt"
+    )
+    expiryWarningDays: list[int]
     hideHourlyRateFromTeachers: bool
 
 
@@ -75,6 +80,9 @@ class OrganizationSettingsInput:
     sessionPricePerHour: float | None = strawberry.UNSET
     currency: str | None = strawberry.UNSET
     defaultDurationMinutes: int | None = strawberry.UNSET
+    reminderLeadMinutes: int | None = strawberry.UNSET
+    lowCreditsThreshold: int | None = strawberry.UNSET
+    expiryWarningDays: list[int] | None = strawberry.UNSET
     hideHourlyRateFromTeachers: bool | None = strawberry.UNSET
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from app.platform.audit import AUDIT_INDEXES
 from app.platform.calendar import CALENDAR_INDEXES
 from app.platform.entities.service import ENTITY_INDEXES, ActorEntities
+from app.platform.jobs import JOB_INDEXES
 from app.platform.org_settings import SETTINGS_INDEXES
+from app.platform.outbox import MESSAGE_INDEXES
 from app.platform.permissions import Action, RoleDefinition, RoleRepository
 from app.platform.permissions.access import ENTITIES_COLLECTION
 from app.platform.permissions.repository import ROLES_COLLECTION
@@ -26,6 +28,8 @@ PLATFORM_INDEXES: tuple[IndexSpec, ...] = (
     *ENTITY_INDEXES,
     *AUDIT_INDEXES,
     *CALENDAR_INDEXES,
+    *JOB_INDEXES,
+    *MESSAGE_INDEXES,
     *SETTINGS_INDEXES,
     IndexSpec(TYPES_COLLECTION, (("organizationId", 1), ("slug", 1)), unique=True),
     IndexSpec(ROLES_COLLECTION, (("organizationId", 1), ("name", 1)), unique=True),

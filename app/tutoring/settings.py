@@ -48,6 +48,16 @@ class TutoringSettings(BaseModel):
     sessionPricePerHour: float = Field(50.0, ge=0)
     currency: str = Field("USD", pattern="^[A-Z]{3}$")
     defaultDurationMinutes: int = Field(60, ge=5, le=600)
+    reminderLeadMinutes: int = Field(20 * 60, ge=0, le=14 * _DAY)
+    lowCreditsThreshold: int = Field(1, ge=0, le=100)
+    expiryWarningDays: list[int] = Field(default_factory=lambda: [7, 1], max_length=10)
+
+    @field_validator("expiryWarningDays")
+    @classmethod
+    def _positive_days(cls, value: list[int]) -> list[int]:
+        if any(d < 1 or d > 365 for d in value):
+            raise ValueError("days must be between 1 and 365")
+        return sorted(set(value), reverse=True)
 
     @field_validator("timezone")
     @classmethod

@@ -25,6 +25,7 @@ from app.platform.entities.query import (
     sort_spec,
 )
 from app.platform.errors import BadUserInput, Conflict, Forbidden, NotFound
+from app.platform.jobs import JobService
 from app.platform.permissions import Access, Action, RoleDefinition, RoleRepository, load_access
 from app.platform.permissions.access import ENTITIES_COLLECTION
 from app.platform.registry import EntityRegistry, EntityType
@@ -64,6 +65,7 @@ class EntityService:
         self.roles = RoleRepository(store)
         self.audit = AuditLog(store)
         self.collection = store.collection(ENTITIES_COLLECTION)
+        self.jobs = JobService(store, clock=clock)
 
     async def for_actor(self, actor: Actor) -> ActorEntities:
         access = await load_access(actor, self.roles, self.registry, self.collection)

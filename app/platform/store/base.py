@@ -158,6 +158,12 @@ class Collection:
         self._tick()
         return await self._raw.delete_one(_scoped(org, filter))
 
+    async def organizations(self, filter: Filter) -> list[str]:
+        """The one cross-organization read: which organizations have matching documents
+        (ids only, never data). For maintenance that must visit every organization."""
+        self._tick()
+        return sorted(await self._raw.distinct(ORG_FIELD, dict(filter)))
+
 
 class Store(Protocol):
     """A database: named organization-scoped collections plus index management."""

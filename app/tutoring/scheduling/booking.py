@@ -19,6 +19,7 @@ from app.platform.calendar import Interval
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput, NotFound
 from app.tutoring.errors import InsufficientCredits, SchedulingRule
+from app.tutoring.jobs import schedule
 from app.tutoring.roles import ADMIN
 from app.tutoring.scheduling import credits
 from app.tutoring.scheduling.availability import grid_points
@@ -119,6 +120,10 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
         if reserved:
             await credits.release(ctx.domain, req.entitlement_id or "", session_id)
         raise
+    if hold is None:
+        await schedule.session_scheduled(ctx.domain, session_id, dict(created.data), ctx.settings)
+    else:
+        await schedule.session_on_hold(ctx.domain, session_id, hold)
     return await _as_caller(entities, created)
 
 
@@ -194,6 +199,7 @@ async def reschedule_session(entities: ActorEntities, session_id: str, start: da
         await ctx.release(claims)
         raise SchedulingRule("The session changed meanwhile; reload it and try again.")
     await ctx.release_session(session, session_id, keep=claims)
+    await schedule.session_scheduled(ctx.domain, session_id, dict(moved.data), ctx.settings)
     return await entities.require("session", session_id)
 
 

@@ -15,6 +15,7 @@ from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import Conflict
 from app.platform.permissions import Action
 from app.tutoring.errors import InvalidTransition
+from app.tutoring.jobs import schedule
 from app.tutoring.scheduling.context import (
     Scheduling,
     scheduling,
@@ -88,6 +89,7 @@ async def _confirm_session(ctx: Scheduling, session_id: str) -> None:
         await ctx.release(claims)
         return
     await ctx.release_session(session, session_id, keep=claims)
+    await schedule.session_scheduled(ctx.domain, session_id, dict(confirmed.data), ctx.settings)
 
 
 async def record_payment_failed(entities: ActorEntities, payment_id: str, reason: str) -> Entity:
@@ -111,4 +113,5 @@ async def record_payment_failed(entities: ActorEntities, payment_id: str, reason
         ):
             for claim in await ctx.calendar.claims_of(ctx.org, resource, session_id):
                 await ctx.calendar.set_expiry(ctx.org, resource, claim.claim_id, hold)
+        await schedule.session_on_hold(ctx.domain, session_id, hold)
     return await entities.require("payment", payment_id)

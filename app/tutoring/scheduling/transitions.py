@@ -12,6 +12,7 @@ from typing import Any
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput
 from app.tutoring.errors import InsufficientCredits, InvalidTransition
+from app.tutoring.jobs import schedule
 from app.tutoring.scheduling import credits
 from app.tutoring.scheduling.context import Scheduling, scheduling
 from app.tutoring.scheduling.lifecycle import Moment, authorize
@@ -110,6 +111,7 @@ async def complete_session(entities: ActorEntities, session_id: str, report: str
             await credits.refund(ctx.domain, pack, session_id)
         raise InvalidTransition(f"The session became {current['status']} meanwhile.")
     await ctx.prune(session)
+    await schedule.session_completed(ctx.domain, session_id, ctx.now)
     return await _reread(entities, ctx, session_id)
 
 

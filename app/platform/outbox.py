@@ -1,0 +1,115 @@
+"""The message outbox: handlers write messages here; a pluggable sender delivers them.
+
+Each message has an idempotency key under a unique index, so a job that runs twice (at least
+once delivery) writes one message. Delivery claims a message with one conditional update
+before sending, so two senders never send the same message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from bson import ObjectId
+
+from app.platform.clock import Clock, system_clock
+from app.platform.store import DuplicateKey, IndexSpec, Store
+
+log = logging.getLogger(__name__)
+
+MESSAGES_COLLECTION = "messages"
+MESSAGE_INDEXES = (
+    IndexSpec(MESSAGES_COLLECTION, (("organizationId", 1), ("idempotencyKey", 1)), unique=True),
+    IndexSpec(MESSAGES_COLLECTION, (("organizationId", 1), ("status", 1), ("createdAt", 1))),
+)
+
+
+class Sender(Protocol):
+    async def send(self, message: Mapping[str, Any]) -> None: ...
+
+
+class LoggingSender:
+    """The development sender: writes each message to the log."""
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        log.info(
+            "message %s to %s %s via %s: %s %s",
+            message["idempotencyKey"],
+            message["recipientType"],
+            message["recipientId"],
+            message["channel"],
+            message["template"],
+            message["variables"],
+        )
+
+
+class Outbox:
+    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+        self._col = store.collection(MESSAGES_COLLECTION)
+        self._clock = clock
+
+    async def write(
+        self,
+        org: str,
+        *,
+        recipient_type: str,
+        recipient_id: str,
+        channel: str,
+        template: str,
+        variables: Mapping[str, Any],
+        idempotency_key: str,
+    ) -> bool:
+        """Queues a message; False (and nothing written) if the key was already used."""
+        try:
+            await self._col.insert_one(
+                org,
+                {
+                    "_id": str(ObjectId()),
+                    "idempotencyKey": idempotency_key,
+                    "recipientType": recipient_type,
+                    "recipientId": recipient_id,
+                    "channel": channel,
+                    "template": template,
+                    "variables": dict(variables),
+                    "status": "queued",
+                    "createdAt": self._clock(),
+                },
+            )
+        except DuplicateKey:
+            return False
+        return True
+
+    async def list(self, org: str, **filter: Any) -> list[dict[str, Any]]:
+        return await self._col.find(org, filter, sort=[("createdAt", 1), ("_id", 1)])
+
+    async def deliver(self, sender: Sender, *, limit: int = 100) -> int:
+        """Sends queued messages of every organization; returns how many were sent."""
+        sent = 0
+        for org in await self._col.organizations({"status": "queued"}):
+            for _ in range(limit):
+                message = await self._col.find_one_and_update(
+                    org, {"status": "queued"}, {"$set": {"status": "sending"}}
+                )
+                if message is None:
+                    break
+                try:
+                    await sender.send(message)
+                except Exception:
+                    log.exception("sending message %s failed", message["idempotencyKey"])
+                    await self._col.update_one(
+                        org, {"_id": message["_id"]}, {"$set": {"status": "queued"}}
+                    )
+                    break
+                await self._col.update_one(
+                    org,
+                    {"_id": message["_id"]},
+                    {"$set": {"status": "sent", "sentAt": _now(self._clock)}},
+                )
+                sent += 1
+        return sent
+
+
+def _now(clock: Clock) -> datetime:
+    return clock()

