@@ -27,6 +27,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help=f"seed the {DEMO_ORG!r} org first")
 
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run the job worker in this process (it does by default on the in-memory "
+        "store, which another process could not see)",
+    )
+
+    sub.add_parser("worker", help="run the arq worker (job handlers, reconcile, outbox)")
     sub.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must equal it)")
 
     tok = sub.add_parser("dev-token", help="print a JWT signed with AUTH_DEV_SECRET")
@@ -81,7 +89,25 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
         await _seed(runtime, DEMO_ORG)
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql (paste a token into Headers)")
     config = uvicorn.Config(create_app(runtime), host=args.host, port=args.port, log_level="info")
-    await uvicorn.Server(config).serve()
+    worker = None
+    if not args.no_worker and not runtime.store.persistent:
+        from workers.settings import worker_for
+
+        await runtime.attach_queue()
+        worker = asyncio.create_task(worker_for(runtime).async_run())
+        print("job worker running in this process (in-memory store)", flush=True)
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        if worker is not None:
+            worker.cancel()
+
+
+async def _work(runtime: Runtime) -> None:
+    from workers.settings import worker_for
+
+    await runtime.attach_queue()
+    await worker_for(runtime).async_run()
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> None:
@@ -89,6 +115,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
     try:
         if args.command == "serve":
             await _serve(runtime, args)
+        elif args.command == "worker":
+            await _work(runtime)
         elif args.command == "install-pack":
             await _install(runtime, args.org, args.pack)
         elif args.command == "seed-demo":

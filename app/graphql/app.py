@@ -154,7 +154,10 @@ def create_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> JSONResponse:
-        checks = {"store": await runtime.store.ping()}
+        checks: dict[str, bool] = {"store": await runtime.store.ping()}
+        redis = await runtime.redis_ok()
+        if redis is not None:  # only when this process uses Redis
+            checks["redis"] = redis
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 

@@ -11,14 +11,14 @@ from strawberry.tools import merge_types
 from app.graphql.errors import ErrorCodes
 from app.graphql.mutations import CoreMutation
 from app.graphql.queries import CoreQuery
-from app.graphql.scheduling import SchedulingMutation, SchedulingQuery
+from app.graphql.scheduling import JobsQuery, SchedulingMutation, SchedulingQuery
 
 MAX_DEPTH = 12
 MAX_ALIASES = 20
 MAX_TOKENS = 4000
 
 
-Query = merge_types("Query", (CoreQuery, SchedulingQuery))
+Query = merge_types("Query", (CoreQuery, SchedulingQuery, JobsQuery))
 Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation))
 
 

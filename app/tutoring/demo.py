@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 from app.platform.actor import Actor
 from app.platform.entities import EntityService
+from app.platform.org_settings import SettingsRepository
 from app.tutoring.roles import ADMIN, GUARDIAN, TEACHER
 from app.tutoring.scheduling.booking import BookingRequest, book_session
 from app.tutoring.scheduling.payments import record_payment_succeeded
+from app.tutoring.settings import NAMESPACE, TutoringSettings
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ async def seed_demo(service: EntityService, org: str) -> bool:
     system = await service.for_actor(Actor.system(org, "seed-demo"))
     if await system.count("teacher", where={"userId": "demo-teacher-tom"}):
         return False
+    # Remind two days ahead, so the first demo sessions' reminders are due at once and show
+    # up in the outbox while you look.
+    await SettingsRepository(service.store).update(
+        org, NAMESPACE, TutoringSettings, {"reminderLeadMinutes": 48 * 60}
+    )
     now = service.clock()
     tom = await system.create(
         "teacher",
