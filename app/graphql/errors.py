@@ -30,7 +30,9 @@ def classify(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
     if isinstance(original, AppError):
         return _with(error, original.message, {"code": str(original.code), **original.details})
-    if original is None:
+    if original is None or not error.path:
+        # Parsing, validation and variable coercion happen before execution (no path): the
+        # document or the variables were wrong, whatever exception carried it.
         code = ErrorCode.BAD_USER_INPUT
         if any(p.search(error.message) for p in _LIMIT_MESSAGES):
             code = ErrorCode.QUERY_TOO_COMPLEX

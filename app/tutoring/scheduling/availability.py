@@ -8,6 +8,7 @@ wall-clock meaning. ``endHour`` 24 is midnight at the end of the day.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -52,16 +53,14 @@ def on_grid(start: datetime, tz: ZoneInfo, interval_minutes: int) -> bool:
 def grid_points(
     start: datetime, end: datetime, tz: ZoneInfo, interval_minutes: int
 ) -> Iterator[datetime]:
-    """Every slot-grid instant in [start, end]: local wall-clock times that are multiples of
-    the interval from local midnight, day by day (so the grid survives offset changes)."""
-    day = start.astimezone(tz).date()
-    last = end.astimezone(tz).date()
-    seen: set[datetime] = set()
-    while day <= last:
-        midnight = datetime.combine(day, time(0), tzinfo=tz)
-        for minutes in range(0, 24 * 60, interval_minutes):
-            t = (midnight + timedelta(minutes=minutes)).astimezone(UTC)
-            if start <= t <= end and t not in seen and on_grid(t, tz, interval_minutes):
-                seen.add(t)
-                yield t
-        day += timedelta(days=1)
+    """Every slot-grid instant in [start, end], in time order. Steps through real time (by
+    the interval's common divisor with 15 minutes, since zone offsets are multiples of 15) and
+    keeps the instants on the local grid, so a repeated autumn hour is offered twice and a
+    skipped spring hour not at all, exactly as ``on_grid`` judges a booking."""
+    step = timedelta(minutes=math.gcd(interval_minutes, 15))
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    t = epoch + -((epoch - start) // step) * step  # first step boundary at or after start
+    while t <= end:
+        if on_grid(t, tz, interval_minutes):
+            yield t
+        t += step

@@ -52,16 +52,21 @@ def _check_duration(minutes: int) -> None:
         )
 
 
-def _aware(value: datetime, name: str) -> datetime:
+SANE_RANGE = timedelta(days=5 * 366)
+
+
+def _aware(value: datetime, name: str, now: datetime) -> datetime:
     if value.tzinfo is None:
         raise BadUserInput(f"{name} needs a UTC offset.", {name: "naive date-time"})
+    if abs(value - now) > SANE_RANGE:
+        raise BadUserInput(f"{name} must lie within five years of now.", {name: "out of range"})
     return value
 
 
 async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
     _check_duration(req.duration_minutes)
-    start = _aware(req.start, "startTime")
     ctx = await scheduling(entities, "booking")
+    start = _aware(req.start, "startTime", ctx.now)
     await entities.require("student", req.student_id)  # NOT_FOUND outside the caller's scope
     await entities.require("teacher", req.teacher_id)
     student = await ctx.state("student", req.student_id)
@@ -134,8 +139,11 @@ async def _usable_pack(ctx: Scheduling, entitlement_id: str, student_id: str) ->
         raise BadUserInput(
             "This pack belongs to another student.", {"entitlementId": "another student's pack"}
         )
-    payment_id = pack.get("paymentId")
-    if payment_id and (await ctx.state("payment", payment_id)).get("status") != "paid":
+    linked = await ctx.domain.query("payment", where={"entitlementId": entitlement_id}, first=100)
+    statuses = [p.get("status") for p in linked.items]
+    if pack.get("paymentId"):
+        statuses.append((await ctx.state("payment", pack["paymentId"])).get("status"))
+    if statuses and "paid" not in statuses:
         raise InsufficientCredits("This pack's payment has not succeeded yet.")
     return pack
 
@@ -166,22 +174,27 @@ async def _as_caller(entities: ActorEntities, entity: Entity) -> Entity:
 
 
 async def reschedule_session(entities: ActorEntities, session_id: str, start: datetime) -> Entity:
-    start = _aware(start, "startTime")
     ctx = await scheduling(entities, "reschedule")
+    start = _aware(start, "startTime", ctx.now)
     await entities.require("session", session_id)
     session = await ctx.state("session", session_id)
-    moment = Moment(session, ctx.now, ctx.settings)
-    authorize("reschedule", ctx.roles, moment)
+    roles = await ctx.roles_reaching(session_id, session)
+    authorize("reschedule", roles, Moment(session, ctx.now, ctx.settings))
     if start == session["startTime"]:
         return await entities.require("session", session_id)
+    if session.get("entitlementId"):
+        pack = await ctx.state("entitlement", session["entitlementId"])
+        if pack.get("status") not in ("active", "exhausted") or (
+            pack.get("expiresAt") and pack["expiresAt"] <= start
+        ):
+            raise InsufficientCredits("The session's pack is not valid at the new time.")
     teacher = await ctx.state("teacher", session["teacherId"])
-    rules = TimeRules.for_teacher(
-        teacher, ctx.settings, ctx.now, enforce_lead=ADMIN not in ctx.roles
-    )
+    rules = TimeRules.for_teacher(teacher, ctx.settings, ctx.now, enforce_lead=ADMIN not in roles)
     reason = rules.violation(start, session["duration"])
     if reason:
         raise SchedulingRule(reason)
     end = start + timedelta(minutes=session["duration"])
+    old_claims = await ctx.claims_of(session, session_id)
     claims = await ctx.claim(
         session["teacherId"], session["studentId"], session_id, start, end, move=True
     )
@@ -198,7 +211,7 @@ async def reschedule_session(entities: ActorEntities, session_id: str, start: da
     if moved is None:
         await ctx.release(claims)
         raise SchedulingRule("The session changed meanwhile; reload it and try again.")
-    await ctx.release_session(session, session_id, keep=claims)
+    await ctx.release(old_claims)  # exactly the claims held before: never a racer's new ones
     await schedule.session_scheduled(ctx.domain, session_id, dict(moved.data), ctx.settings)
     return await entities.require("session", session_id)
 
@@ -239,7 +252,8 @@ async def available_slots(
     """Exactly the start times ``book_session`` would accept now (for this student, when
     given), within [start, end]; a booking may still lose a race or lack credits."""
     _check_duration(duration_minutes)
-    start, end = _aware(start, "from"), _aware(end, "to")
+    now = entities.service.clock()
+    start, end = _aware(start, "from", now), _aware(end, "to", now)
     if end <= start or end - start > MAX_SLOT_RANGE:
         raise BadUserInput(
             f"'to' must be after 'from' and at most {MAX_SLOT_RANGE.days} days later.",

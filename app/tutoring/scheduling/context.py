@@ -10,6 +10,7 @@ from typing import Any
 from app.platform.calendar import ResourceCalendar
 from app.platform.entities import ActorEntities
 from app.platform.errors import Conflict
+from app.platform.permissions import Action
 from app.tutoring.settings import TutoringSettings, load_settings
 
 # A claim older than this whose session does not exist was left by a crashed booking.
@@ -36,9 +37,25 @@ class Scheduling:
     def org(self) -> str:
         return self.entities.actor.organization_id
 
-    @property
-    def roles(self) -> frozenset[str]:
-        return self.entities.actor.roles
+    async def roles_reaching(self, session_id: str, session: dict[str, Any]) -> frozenset[str]:
+        """The caller's roles whose own scope reaches this session: a teacher who is also a
+        guardian acts on their child's session as a guardian, never as its teacher."""
+        if self.entities.actor.is_system:
+            return self.entities.actor.roles
+        doc = {"_id": session_id, "type": "session", "data": session}
+        roles = await self.entities.access.reaching_roles("session", Action.READ, doc)
+        return frozenset(r.name for r in roles)
+
+    async def claims_of(self, session: dict[str, Any], owner: str) -> list[tuple[str, str]]:
+        """The (resource, claim id) pairs a session holds now."""
+        out = []
+        for resource in (
+            teacher_resource(session["teacherId"]),
+            student_resource(session["studentId"]),
+        ):
+            for interval in await self.calendar.claims_of(self.org, resource, owner):
+                out.append((resource, interval.claim_id))
+        return out
 
     async def state(self, slug: str, entity_id: str) -> dict[str, Any]:
         """Unmasked data of an entity the caller has already been shown to reach."""
@@ -129,6 +146,11 @@ class Scheduling:
             student_resource(session["studentId"]),
         ):
             await self.calendar.prune(self.org, resource)
+
+    async def confirm(self, claims: list[tuple[str, str]], expires_at: datetime | None) -> None:
+        """Makes claims holds until ``expires_at``, or permanent (None)."""
+        for resource, claim_id in claims:
+            await self.calendar.set_expiry(self.org, resource, claim_id, expires_at)
 
     async def release(self, claims: list[tuple[str, str]]) -> None:
         for resource, claim_id in claims:

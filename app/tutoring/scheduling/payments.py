@@ -60,25 +60,36 @@ async def record_payment_succeeded(
     fields = {"paidAt": _NOW, "providerReference": provider_reference}
     ctx, payment = await _settle(entities, payment_id, "paid", fields)
     if payment.get("sessionId"):
-        await _confirm_session(ctx, payment["sessionId"])
+        await _confirm_session(ctx, payment["sessionId"], payment_id)
     return await entities.require("payment", payment_id)
 
 
-async def _confirm_session(ctx: Scheduling, session_id: str) -> None:
+async def _confirm_session(ctx: Scheduling, session_id: str, payment_id: str) -> None:
     session = await ctx.state("session", session_id)
-    if session.get("status") != "pending_payment":
-        return
+    if session.get("status") != "pending_payment" or session.get("paymentId") != payment_id:
+        return  # not this payment's session to confirm (or already confirmed)
     authorize("confirm_payment", ctx.domain.actor.roles, Moment(session, ctx.now, ctx.settings))
-    end = session["startTime"] + timedelta(minutes=session["duration"])
-    try:
-        # Claim again rather than trust the hold: once it expired, someone may hold the slot.
-        claims = await ctx.claim(
-            session["teacherId"], session["studentId"], session_id, session["startTime"], end,
-            move=True,
-        )  # fmt: skip
-    except Conflict:
-        await lapse_hold(ctx.domain, session_id)  # paid but slot gone: refund or rebook
-        return
+    held = await ctx.claims_of(session, session_id)
+    hold = session.get("holdExpiresAt")
+    if hold is not None and hold > ctx.now and len(held) == 2:
+        claims = held  # still held: nobody can have taken the slot, keep it for good
+    else:
+        end = session["startTime"] + timedelta(minutes=session["duration"])
+        try:
+            # The hold ended: someone may hold the slot now, so claim it again.
+            claims = await ctx.claim(
+                session["teacherId"], session["studentId"], session_id, session["startTime"], end,
+                move=True,
+            )  # fmt: skip
+        except Conflict:
+            await lapse_hold(
+                ctx.domain,
+                session_id,
+                "The slot was taken after the payment hold ended; the payment is to be "
+                "refunded or the session rebooked.",
+            )
+            return
+        await ctx.release([c for c in held if c not in claims])
     confirmed = await ctx.domain.atomic_update(
         "session",
         session_id,
@@ -86,9 +97,8 @@ async def _confirm_session(ctx: Scheduling, session_id: str) -> None:
         update={"$set": {"data.status": "scheduled"}, "$unset": {"data.holdExpiresAt": ""}},
     )
     if confirmed is None:
-        await ctx.release(claims)
         return
-    await ctx.release_session(session, session_id, keep=claims)
+    await ctx.confirm(claims, None)
     await schedule.session_scheduled(ctx.domain, session_id, dict(confirmed.data), ctx.settings)
 
 

@@ -24,7 +24,8 @@ async def _begin(
     ctx = await scheduling(entities, f"session.{action}")
     await entities.require("session", session_id)
     session = await ctx.state("session", session_id)
-    transition = authorize(action, ctx.roles, Moment(session, ctx.now, ctx.settings))
+    roles = await ctx.roles_reaching(session_id, session)
+    transition = authorize(action, roles, Moment(session, ctx.now, ctx.settings))
     return ctx, session, transition.target
 
 
@@ -64,7 +65,12 @@ def _who(entities: ActorEntities) -> str:
 async def cancel_session(
     entities: ActorEntities, session_id: str, reason: str | None = None, *, action: str = "cancel"
 ) -> Entity:
-    """Cancelling frees the slot and the reserved credit and records reason, who and when."""
+    """Cancelling frees the slot and the reserved credit and records reason, who and when; a
+    payment still pending for it is closed, so it cannot later confirm a cancelled session."""
+    if reason is not None and len(reason) > 2000:
+        raise BadUserInput(
+            "The reason is too long (2000 characters at most).", {"reason": "too long"}
+        )
     ctx, session, target = await _begin(entities, session_id, action)
     fields = {
         "cancellationReason": reason or "",
@@ -77,14 +83,29 @@ async def cancel_session(
     await ctx.release_session(session, session_id)
     if session.get("entitlementId"):
         await credits.release(ctx.domain, session["entitlementId"], session_id)
+    if session.get("paymentId"):
+        await ctx.domain.atomic_update(
+            "payment",
+            session["paymentId"],
+            condition={"data.status": {"$in": ["pending", "processing"]}},
+            update={
+                "$set": {
+                    "data.status": "failed",
+                    "data.failedAt": ctx.now,
+                    "data.failureReason": "The session was cancelled before payment.",
+                }
+            },
+        )
     return await _reread(entities, ctx, session_id)
 
 
-async def lapse_hold(entities: ActorEntities, session_id: str) -> Entity:
-    """System: a session whose payment never arrived gives its slot back."""
-    return await cancel_session(
-        entities, session_id, "The payment did not arrive within the hold time.", action="lapse"
-    )
+async def lapse_hold(
+    entities: ActorEntities,
+    session_id: str,
+    reason: str = "The payment did not arrive within the hold time.",
+) -> Entity:
+    """System: a session whose hold ended without a usable payment gives its slot back."""
+    return await cancel_session(entities, session_id, reason, action="lapse")
 
 
 async def start_session(entities: ActorEntities, session_id: str) -> Entity:
@@ -102,6 +123,9 @@ async def complete_session(entities: ActorEntities, session_id: str, report: str
     if not report or not report.strip():
         raise BadUserInput("A session is completed with its report.", {"report": "is required"})
     ctx, session, target = await _begin(entities, session_id, "complete")
+    entities.access.entity_type("session").validate(
+        {**session, "reportContent": report}, reported={"reportContent"}
+    )
     pack = session.get("entitlementId")
     charged = await credits.consume(ctx.domain, pack, session_id) if pack else False
     fields = {"reportContent": report, "reportSubmitted": True, "completedAt": ctx.now}
