@@ -44,7 +44,7 @@ class Runtime:
             self.embedded_redis = await EmbeddedRedis().start()
             url = self.embedded_redis.url
         self.redis = await connect(url)
-        self.entities.jobs.queue = ArqQueue(self.redis)
+        self.entities.jobs.queue = ArqQueue(self.redis, self.entities.clock)
 
     async def redis_ok(self) -> bool | None:
         if self.redis is None:

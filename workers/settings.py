@@ -12,7 +12,7 @@ from typing import Any
 from arq import Retry, cron
 from arq.worker import Worker, func
 
-from app.platform.jobs import MAX_ATTEMPTS, Transient
+from app.platform.jobs import NotDue, Transient
 from app.platform.outbox import LoggingSender, Outbox
 from app.platform.queue import RUN_JOB
 from app.runtime import Runtime, build_runtime
@@ -20,12 +20,17 @@ from app.tutoring.jobs.handlers import handlers
 
 RECONCILE_SECONDS = {0}  # once a minute
 DELIVER_SECONDS = set(range(0, 60, 5))
+# arq's own cap, above ours (MAX_ATTEMPTS in the jobs service decides when a job has failed):
+# early deliveries re-deferred to their time count as tries too.
+QUEUE_TRIES = 25
 
 
 async def run_job(ctx: dict[str, Any], org: str, key: str) -> str:
     runtime: Runtime = ctx["runtime"]
     try:
         status = await runtime.entities.jobs.run(org, key, ctx["handlers"])
+    except NotDue as early:
+        raise Retry(defer=early.delay) from None
     except Transient:
         # Back off 2, 4, 8 ... seconds (capped) and let arq run it again.
         raise Retry(defer=min(2 ** ctx.get("job_try", 1), 300)) from None
@@ -54,10 +59,12 @@ def worker_for(runtime: Runtime, *, burst: bool = False, **options: Any) -> Work
         redis_pool=runtime.redis,
         ctx={"runtime": runtime, "handlers": handlers(runtime.entities), "sender": LoggingSender()},
         burst=burst,
-        handle_signals=not burst,
-        max_tries=MAX_ATTEMPTS + 1,
-        poll_delay=0.2 if burst else 0.5,
-        **options,
+        **{
+            "handle_signals": not burst,
+            "max_tries": QUEUE_TRIES,
+            "poll_delay": 0.2 if burst else 0.5,
+            **options,
+        },
     )
 
 
@@ -80,4 +87,4 @@ class WorkerSettings:
     ]
     on_startup = _startup
     on_shutdown = _shutdown
-    max_tries = MAX_ATTEMPTS + 1
+    max_tries = QUEUE_TRIES

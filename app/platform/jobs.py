@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -48,6 +48,14 @@ OPEN = (JobStatus.PENDING, JobStatus.QUEUED)
 
 class Transient(Exception):
     """A failure worth retrying (a provider timeout); anything else fails the job."""
+
+
+class NotDue(Exception):
+    """The queue delivered a job before its time (clock skew, a reconcile): run it later."""
+
+    def __init__(self, delay: timedelta) -> None:
+        super().__init__(f"not due for {delay}")
+        self.delay = delay
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,9 @@ class JobService:
         try:
             await self.queue.push(org, job["key"], job["runAt"])
         except Exception:  # Redis down: the job is safe in the store, reconcile retries
-            log.warning("could not queue job %s of %s; it stays pending", job["key"], org)
+            log.warning(
+                "could not queue job %s of %s; it stays pending", job["key"], org, exc_info=True
+            )
             return
         await self._col.update_one(
             org,
@@ -145,10 +155,14 @@ class JobService:
     async def run(self, org: str, key: str, handlers: Mapping[str, Handler]) -> JobStatus:
         """Executes one job (called by the worker). Finished jobs are not run again; a
         transient failure is retried by the queue, up to ``MAX_ATTEMPTS``."""
+        now = self._clock()
+        due = await self.get(org, key)
+        if due is not None and due["status"] in OPEN and due["runAt"] > now:
+            raise NotDue(due["runAt"] - now)
         job = await self._col.find_one_and_update(
             org,
             {"key": key, "status": {"$in": [s.value for s in OPEN]}},
-            {"$inc": {"attempts": 1}, "$set": {"lastRunAt": self._clock()}},
+            {"$inc": {"attempts": 1}, "$set": {"lastRunAt": now}},
         )
         if job is None:
             current = await self.get(org, key)

@@ -21,6 +21,8 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job, JobStatus
 
+from app.platform.clock import Clock, system_clock
+
 log = logging.getLogger(__name__)
 
 RUN_JOB = "run_job"
@@ -31,13 +33,15 @@ def job_id(org: str, key: str) -> str:
 
 
 class ArqQueue:
-    def __init__(self, redis: ArqRedis) -> None:
+    def __init__(self, redis: ArqRedis, clock: Clock = system_clock) -> None:
         self.redis = redis
+        self._clock = clock
 
     async def push(self, org: str, key: str, run_at: datetime) -> None:
-        await self.redis.enqueue_job(
-            RUN_JOB, org, key, _job_id=job_id(org, key), _defer_until=run_at
-        )
+        """Defers by the time left on the service's clock (overdue jobs run at once; arq
+        refuses a deferral into the past beyond its expiry window)."""
+        delay = max((run_at - self._clock()).total_seconds(), 0.0)
+        await self.redis.enqueue_job(RUN_JOB, org, key, _job_id=job_id(org, key), _defer_by=delay)
 
     async def knows(self, org: str, key: str) -> bool:
         status = await Job(job_id(org, key), self.redis).status()
