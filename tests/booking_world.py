@@ -52,3 +52,14 @@ async def book(entities, world, start, *, teacher="T1", student="S1", minutes=60
             entitlement_id=entitlement,
         ),
     )
+
+
+async def code_of(call) -> str:
+    """The contract code of the error ``call`` raises (it must raise one)."""
+    from app.platform.errors import AppError
+
+    try:
+        await call
+    except AppError as exc:
+        return str(exc.code)
+    raise AssertionError("expected an error")

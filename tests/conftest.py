@@ -170,3 +170,12 @@ async def queued(store, clock, world, redis_url):
     await runtime.redis.flushall()
     yield runtime
     await runtime.redis.aclose()
+
+
+@pytest.fixture
+async def w(world):
+    """The world with T1 and T2 bookable Monday to Friday, 09:00-17:00 Berlin."""
+    from tests.booking_world import prepare
+
+    await prepare(world)
+    return world

@@ -9,20 +9,8 @@ import pytest
 from app.platform.errors import AppError, ErrorCode
 from app.tutoring.scheduling.booking import available_slots
 from app.tutoring.scheduling.transitions import cancel_session, complete_session, start_session
-from tests.booking_world import WED_10_BERLIN, at, book, pack, prepare
-
-
-@pytest.fixture
-async def w(world):
-    await prepare(world)
-    return world
-
-
-async def _code(call) -> str:
-    with pytest.raises(AppError) as err:
-        await call
-    return str(err.value.code)
-
+from tests.booking_world import WED_10_BERLIN, at, book, pack
+from tests.booking_world import code_of as _code
 
 # -- the spec's scheduling tests ------------------------------------------------------------
 

@@ -5,28 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from app.platform.calendar import ResourceCalendar
-from app.platform.errors import AppError
 from app.tutoring.billing import create_entitlement
 from app.tutoring.scheduling.booking import available_slots, reschedule_session
 from app.tutoring.scheduling.payments import record_payment_succeeded
 from app.tutoring.scheduling.transitions import cancel_session, complete_session, start_session
 from app.tutoring.settings import update_settings
-from tests.booking_world import at, book, pack, prepare
-
-
-@pytest.fixture
-async def w(world):
-    await prepare(world)
-    return world
-
-
-async def _code(call) -> str:
-    with pytest.raises(AppError) as err:
-        await call
-    return str(err.value.code)
+from tests.booking_world import at, book, pack
+from tests.booking_world import code_of as _code
 
 
 async def test_concurrent_reschedules_leave_the_session_holding_its_time(w, clock):

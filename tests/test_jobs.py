@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
 from arq.constants import default_queue_name
 from arq.utils import timestamp_ms
 
@@ -16,17 +15,11 @@ from app.platform.queue import job_id
 from app.tutoring.jobs.handlers import handlers
 from app.tutoring.scheduling.booking import reschedule_session
 from app.tutoring.scheduling.transitions import cancel_session, complete_session, start_session
-from tests.booking_world import at, book, pack, prepare
+from tests.booking_world import at, book, pack
 from workers.settings import worker_for
 
 START = at(2)  # Wednesday 12:00 Berlin
 REMIND = START - timedelta(hours=20)
-
-
-@pytest.fixture
-async def w(world, queued):
-    await prepare(world)
-    return world
 
 
 async def _make_due(runtime) -> None:

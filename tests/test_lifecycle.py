@@ -20,16 +20,11 @@ from app.tutoring.scheduling.transitions import (
     start_session,
 )
 from app.tutoring.settings import update_settings
-from tests.booking_world import at, book, prepare
+from tests.booking_world import at, book
+from tests.booking_world import code_of as _code
 
 ROLES = ("system", "admin", "teacher", "guardian")
 START = at(2)  # Wednesday 12:00 Berlin
-
-
-@pytest.fixture
-async def w(world):
-    await prepare(world)
-    return world
 
 
 async def _as(w, role):
@@ -135,12 +130,6 @@ async def test_transitions_outside_the_table_are_invalid(w, clock, status, actio
 
 
 # -- the guards ------------------------------------------------------------------------------
-
-
-async def _code(call) -> str:
-    with pytest.raises(AppError) as err:
-        await call
-    return str(err.value.code)
 
 
 async def test_guardian_cancel_cutoff(w, clock):

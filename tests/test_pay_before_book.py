@@ -9,13 +9,7 @@ import pytest
 from app.platform.errors import AppError, ErrorCode
 from app.tutoring.scheduling.booking import available_slots
 from app.tutoring.scheduling.payments import record_payment_failed, record_payment_succeeded
-from tests.booking_world import at, book, prepare
-
-
-@pytest.fixture
-async def w(world):
-    await prepare(world)
-    return world
+from tests.booking_world import at, book
 
 
 async def test_booking_without_a_pack_creates_a_pending_payment(w, clock):

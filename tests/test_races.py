@@ -6,20 +6,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from app.platform.errors import AppError, ErrorCode
 from app.tutoring.billing import create_entitlement
 from app.tutoring.scheduling.transitions import complete_session, start_session
-from tests.booking_world import at, book, prepare
+from tests.booking_world import at, book
 
 START = at(2)
-
-
-@pytest.fixture
-async def w(world):
-    await prepare(world)
-    return world
 
 
 async def _students(w, n):

@@ -8,13 +8,7 @@ import pytest
 
 from app.platform.errors import AppError, ErrorCode
 from app.tutoring.scheduling.recurring import book_recurring
-from tests.booking_world import book, pack, prepare
-
-
-@pytest.fixture
-async def w(world):
-    await prepare(world)
-    return world
+from tests.booking_world import book, pack
 
 
 async def test_books_the_weekly_slot_and_reports_skipped_weeks(w):
