@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from app.config import Settings
 from app.platform.auth import mint_dev_token
+from app.platform.errors import Unauthenticated
 from app.platform.packs import install_pack
 from app.runtime import ConfigurationError, Runtime, build_runtime
 from app.tutoring.demo import DEMO_USERS, seed_demo
@@ -35,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("worker", help="run the arq worker (job handlers, reconcile, outbox)")
+
+    mcp = sub.add_parser("mcp", help="serve the agent's tools over MCP (stdio) as one user")
+    mcp.add_argument("--token", required=True, help="the user's bearer token")
+    mcp.add_argument("--demo", action="store_true", help=f"seed the {DEMO_ORG!r} org first")
     sub.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must equal it)")
 
     tok = sub.add_parser("dev-token", help="print a JWT signed with AUTH_DEV_SECRET")
@@ -110,6 +115,17 @@ async def _work(runtime: Runtime) -> None:
     await worker_for(runtime).async_run()
 
 
+async def _mcp(runtime: Runtime, args: argparse.Namespace) -> None:
+    from app.mcp_server import serve_stdio
+
+    if args.demo:
+        await install_pack(runtime.store, DEMO_ORG, PACKS["tutoring"])
+        await seed_demo(runtime.entities, DEMO_ORG)
+    identity = runtime.verifier.verify(args.token)
+    actor = await runtime.actors.resolve(identity)
+    await serve_stdio(await runtime.entities.for_actor(actor))
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> None:
     runtime = await build_runtime(settings)
     try:
@@ -117,6 +133,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
             await _serve(runtime, args)
         elif args.command == "worker":
             await _work(runtime)
+        elif args.command == "mcp":
+            await _mcp(runtime, args)
         elif args.command == "install-pack":
             await _install(runtime, args.org, args.pack)
         elif args.command == "seed-demo":
@@ -126,6 +144,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Logs go to stderr: for `tutoring mcp`, stdout carries the protocol.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     if args.command == "export-schema":
@@ -153,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_run(args, settings))
     except ConfigurationError as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    except Unauthenticated as exc:
+        print(exc.message, file=sys.stderr)
         return 2
     return 0
 

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     auth_claim_roles: str = "roles"
     auth_role_prefix: str = "org:"
     tutoring_env: Literal["development", "production"] = "development"
+    agent_base_url: str | None = None
+    agent_model: str | None = None
+    agent_api_key: str | None = None
 
     @property
     def claim_names(self) -> ClaimNames:

@@ -72,6 +72,7 @@ class Api:
     base_url: str
     world: World
     client: httpx.AsyncClient
+    runtime: object = None
 
     def token(self, user: str, *roles: str) -> str:
         return mint_dev_token(DEV_SECRET, org=self.world.org, user=user, roles=list(roles))
@@ -114,7 +115,7 @@ async def api(store, clock, world):
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     async with httpx.AsyncClient(timeout=30) as client:
-        yield Api(f"http://127.0.0.1:{port}", world, client)
+        yield Api(f"http://127.0.0.1:{port}", world, client, runtime)
     server.should_exit = True
     await task
 

@@ -35,6 +35,7 @@ class RecurringBookingResult:
 
 @strawberry.type(description="Admin. Scheduling and job settings of the organization.")
 class OrganizationSettings:
+    organizationName: str | None
     timezone: str
     minBookingLeadMinutes: int
     rescheduleCutoffMinutes: int
@@ -66,6 +67,7 @@ class OrganizationSettings:
 class OrganizationSettingsInput:
     """Omitted fields are left unchanged."""
 
+    organizationName: str | None = strawberry.UNSET
     timezone: str | None = strawberry.UNSET
     minBookingLeadMinutes: int | None = strawberry.UNSET
     rescheduleCutoffMinutes: int | None = strawberry.UNSET

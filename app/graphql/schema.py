@@ -8,6 +8,7 @@ import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 
+from app.graphql.agent import AgentMutation, AgentQuery
 from app.graphql.errors import ErrorCodes
 from app.graphql.mutations import CoreMutation
 from app.graphql.queries import CoreQuery
@@ -18,8 +19,8 @@ MAX_ALIASES = 20
 MAX_TOKENS = 4000
 
 
-Query = merge_types("Query", (CoreQuery, SchedulingQuery, JobsQuery))
-Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation))
+Query = merge_types("Query", (CoreQuery, SchedulingQuery, JobsQuery, AgentQuery))
+Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation, AgentMutation))
 
 
 class _Schema(strawberry.Schema):

@@ -28,6 +28,7 @@ _DAY = 24 * 60
 class TutoringSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    organizationName: str | None = Field(None, max_length=200, description="For the agent")
     timezone: str = Field("UTC", description="Organization time zone (IANA)")
     minBookingLeadMinutes: int = Field(24 * 60, ge=0, le=90 * _DAY)
     rescheduleCutoffMinutes: int = Field(120, ge=0, le=30 * _DAY)

@@ -1,0 +1,83 @@
+"""The agent's system prompt: the spec's template, rendered in the sandbox as the user."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.platform.entities import ActorEntities
+from app.platform.templates import render
+from app.tutoring.agent.tools import as_json
+from app.tutoring.settings import load_settings
+
+DEFAULT_TEMPLATE = """You are a tutoring operations assistant for {{ org.name }}.
+
+Your role is to help schedule sessions, answer questions, and assist with operational tasks.
+
+## Current Context
+
+Today's date: {{ datetime }}
+
+## Upcoming Sessions
+
+{{ entity.query("session", {"status": "scheduled"}) | formatSessionList }}
+
+## Available Tools
+
+- entity.query: Search for sessions, students, teachers
+- entity.create: Create teachers, students, guardians (sessions are booked with session.book)
+- entity.update: Update session details, submit reports
+- session.book, session.reschedule, session.cancel, session.complete, scheduling.available_slots
+
+## Important Rules
+
+1. Sessions must be booked at least {{ rules.leadHours }} hours in advance
+2. Teachers can only be booked during their available hours
+3. Pack credits must be available before scheduling
+4. Always confirm availability before booking
+"""
+
+
+class EntityQueries:
+    """``entity.query(type, filters, limit)`` inside templates: scoped and masked as the
+    user, like every other read."""
+
+    def __init__(self, entities: ActorEntities) -> None:
+        self._entities = entities
+
+    async def query(
+        self, type: str, filters: Mapping[str, Any] | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        page = await self._entities.query(type, where=filters, first=min(int(limit), 100))
+        return [as_json(e) or {} for e in page.items]
+
+
+def format_session_list(sessions: list[Mapping[str, Any]]) -> str:
+    if not sessions:
+        return "(none)"
+    lines = []
+    for s in sessions:
+        when = s.get("startTime")
+        when = when.isoformat() if hasattr(when, "isoformat") else when
+        parts = [
+            f"- {when}",
+            f"{s.get('duration')} min" if s.get("duration") else None,
+            s.get("subject"),
+            f"status {s.get('status')}" if s.get("status") else None,
+        ]
+        lines.append(", ".join(str(p) for p in parts if p))
+    return "\n".join(lines)
+
+
+async def render_prompt(entities: ActorEntities, template: str | None = None) -> str:
+    org = entities.actor.organization_id
+    settings = await load_settings(entities.service.store, org)
+    context = {
+        "org": {"name": settings.organizationName or org},
+        "datetime": entities.service.clock().isoformat(),
+        "entity": EntityQueries(entities),
+        "rules": {"leadHours": settings.minBookingLeadMinutes / 60},
+    }
+    return await render(
+        template or DEFAULT_TEMPLATE, context, filters={"formatSessionList": format_session_list}
+    )
