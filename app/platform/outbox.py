@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Protocol
 
 from bson import ObjectId
@@ -105,11 +104,7 @@ class Outbox:
                 await self._col.update_one(
                     org,
                     {"_id": message["_id"]},
-                    {"$set": {"status": "sent", "sentAt": _now(self._clock)}},
+                    {"$set": {"status": "sent", "sentAt": self._clock()}},
                 )
                 sent += 1
         return sent
-
-
-def _now(clock: Clock) -> datetime:
-    return clock()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 import socket
 import subprocess
@@ -97,7 +96,3 @@ class EmbeddedRedis:
                 await asyncio.wait_for(self._proc.wait(), timeout=5)
             self._proc = None
         shutil.rmtree(self._dir, ignore_errors=True)
-
-
-def redis_available() -> bool:
-    return os.path.exists(redis_binary())

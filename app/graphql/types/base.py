@@ -26,10 +26,6 @@ def masked(name: str, convert: Callable[[Any], Any] | None = None, description: 
     return strawberry.field(resolver=resolve, extensions=[Masked(name)], description=description)
 
 
-def enum_of(enum_type: type[Enum]) -> Callable[[Any], Enum]:
-    return enum_type
-
-
 def objects_of(cls: type) -> Callable[[Any], Any]:
     """Converts a stored sub-document (or list of them) into a GraphQL object type."""
 

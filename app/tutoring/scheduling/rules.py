@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.platform.calendar import Interval
 from app.tutoring.scheduling.availability import Window, fits, on_grid
 from app.tutoring.settings import TutoringSettings
 
@@ -65,9 +64,3 @@ class TimeRules:
                 f"(availability is read in {self.tz.key})."
             )
         return None
-
-    def clashes(
-        self, busy: Sequence[Interval], start: datetime, duration_minutes: int, padding: timedelta
-    ) -> bool:
-        end = start + timedelta(minutes=duration_minutes)
-        return any(i.overlaps(start, end, padding) for i in busy)
