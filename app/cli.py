@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the arq worker (job handlers, reconcile, outbox)")
 
     mcp = sub.add_parser("mcp", help="serve the agent's tools over MCP (stdio) as one user")
-    mcp.add_argument("--token", required=True, help="the user's bearer token")
+    mcp.add_argument("--token", help="the user's bearer token (default: $TUTORING_TOKEN)")
     mcp.add_argument("--demo", action="store_true", help=f"seed the {DEMO_ORG!r} org first")
     sub.add_parser("export-schema", help="print the GraphQL SDL (schema.graphql must equal it)")
 
@@ -118,12 +119,13 @@ async def _work(runtime: Runtime) -> None:
 async def _mcp(runtime: Runtime, args: argparse.Namespace) -> None:
     from app.mcp_server import serve_stdio
 
+    token = args.token or os.environ.get("TUTORING_TOKEN", "")
     if args.demo:
+        if runtime.store.persistent:
+            raise ConfigurationError("--demo seeds only the in-memory store")
         await install_pack(runtime.store, DEMO_ORG, PACKS["tutoring"])
         await seed_demo(runtime.entities, DEMO_ORG)
-    identity = runtime.verifier.verify(args.token)
-    actor = await runtime.actors.resolve(identity)
-    await serve_stdio(await runtime.entities.for_actor(actor))
+    await serve_stdio(runtime, token)
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> None:

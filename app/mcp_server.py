@@ -1,7 +1,8 @@
 """The agent's tools over MCP (stdio, the official ``mcp`` SDK), acting as one user.
 
-``tutoring mcp --token TOKEN`` verifies the token like the API does and serves the same
-toolbox; every call runs with that user's permissions and is audited under them.
+``tutoring mcp --token TOKEN`` (or ``TUTORING_TOKEN`` in the environment, which process
+listings do not show) verifies the token like the API does and serves the same toolbox; every
+call runs with that user's permissions and is audited under them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
-from app.platform.entities import ActorEntities
+from app.platform.errors import Unauthenticated
+from app.runtime import Runtime
 from app.tutoring.agent.tools import TOOLS
 
 
-def build_server(entities: ActorEntities) -> Server[Any]:
+def build_server(runtime: Runtime, token: str) -> Server[Any]:
+    """Each call verifies the token again and loads the user's permissions afresh, so an
+    expired token or a changed role takes effect in a long-running session."""
+
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(
             tools=[
@@ -29,7 +34,13 @@ def build_server(entities: ActorEntities) -> Server[Any]:
         )
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        result = await TOOLS.call(entities, params.name, params.arguments or {})
+        try:
+            actor = await runtime.actors.resolve(runtime.verifier.verify(token))
+        except Unauthenticated as exc:
+            result = {"ok": False, "error": exc.to_dict()}
+        else:
+            entities = await runtime.entities.for_actor(actor)
+            result = await TOOLS.call(entities, params.name, params.arguments or {})
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=json.dumps(result))],
             structuredContent=result,
@@ -39,7 +50,8 @@ def build_server(entities: ActorEntities) -> Server[Any]:
     return Server("tutoring", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-async def serve_stdio(entities: ActorEntities) -> None:
-    server = build_server(entities)
+async def serve_stdio(runtime: Runtime, token: str) -> None:
+    runtime.verifier.verify(token)  # refuse to start with a bad token
+    server = build_server(runtime, token)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())

@@ -32,6 +32,11 @@ async def completions(request: Request) -> JSONResponse:
     body = await request.json()
     REQUESTS.append(body)
     messages = body["messages"]
+    if body["model"] == "flood":  # asks for far more tool calls than a step may run
+        return _reply({"role": "assistant", "content": None, "tool_calls": [
+            _call(i, "entity__query", {"type": "teacher"}) for i in range(30)]})  # fmt: skip
+    if body["model"] == "garbled":
+        return JSONResponse({"choices": [{"message": "not an object"}]})
     tool_results = [json.loads(m["content"]) for m in messages if m["role"] == "tool"]
     if not tool_results:
         return _reply({"role": "assistant", "content": None, "tool_calls": [

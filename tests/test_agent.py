@@ -10,8 +10,9 @@ import sys
 import pytest
 import uvicorn
 
+from app.platform.templates import render
 from app.tutoring.agent.loop import AgentConfig, ask
-from app.tutoring.agent.prompt import render_prompt
+from app.tutoring.agent.prompt import EntityQueries, render_prompt
 from app.tutoring.agent.tools import TOOLS
 from tests import model_server
 from tests.booking_world import at, code_of, pack
@@ -22,23 +23,40 @@ REQUEST = "list upcoming sessions with the guardians' phone numbers"
 # -- prompt templates ------------------------------------------------------------------------
 
 
+async def _as_template_sees(entities, template: str) -> str:
+    """Renders ``template`` with the prompt's data source as this user (rendering custom
+    templates through the API is for admins; what the data source returns is the point)."""
+    return await render(template, {"entity": EntityQueries(entities)}, filters={})
+
+
 async def test_teacher_prompt_holds_only_their_sessions_and_nothing_private(world):
     prompt = await render_prompt(await world.as_role("teacher"))
     assert "org-a" in prompt and "2026-11-04T12:00:00+00:00" in prompt  # X1, T1's session
     assert prompt.count("\n- 2026") == 1  # X1 only, not X2 (T2 teaches it)
     for secret in (world.ids["P1"], world.ids["E1"], world.ids["G1"], "+1 555 11", "guardian note"):
         assert secret not in prompt
-    dump = await render_prompt(await world.as_role("teacher"), "{{ entity.query('session') }}")
-    assert "paymentId" not in dump and "entitlementId" not in dump and "guardianId" not in dump
+    dump = await _as_template_sees(await world.as_role("teacher"), "{{ entity.query('session') }}")
+    assert world.ids["X1"] in dump and world.ids["X2"] not in dump
+    for hidden in ("paymentId", "entitlementId", "guardianId", world.ids["P1"], world.ids["E1"]):
+        assert hidden not in dump
+    assert (
+        await _as_template_sees(await world.as_role("teacher"), "{{ entity.query('guardian') }}")
+        == "[]"
+    )
 
 
 async def test_guardian_prompt_has_no_teacher_notes(world):
     template = "{% for s in entity.query('session') %}{{ s }}{% endfor %}"
-    as_guardian = await render_prompt(await world.as_role("guardian"), template)
+    as_guardian = await _as_template_sees(await world.as_role("guardian"), template)
     assert "teacher-only note" not in as_guardian and "teacherNotes" not in as_guardian
     assert "guardian note" in as_guardian
     as_admin = await render_prompt(await world.as_role("admin"), template)
     assert "teacher-only note" in as_admin
+    assert "teacher-only note" not in await render_prompt(await world.as_role("guardian"))
+
+
+async def test_only_admins_render_custom_templates(world):
+    assert await code_of(render_prompt(await world.as_role("teacher"), "{{ 1 }}")) == "FORBIDDEN"
 
 
 async def test_entity_data_never_becomes_template_code(world):
@@ -62,6 +80,17 @@ async def test_entity_data_never_becomes_template_code(world):
         "{{ range(10**9) | list }}",
         "{% for i in range(100000) %}xxxxxxxxxx{% endfor %}",
         "{{ '{0.__class__.__mro__}'.format(org) }}",
+        "{% for i in range(10000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+        "{% set x = 'a' * 10**9 %}",
+        "{{ 'a' * 100000 }}",
+        "{{ 2 ** 100000 }}",
+        "{{ '{:>800000000}'.format('a') }}",
+        "{{ '%800000000s' % 'a' }}",
+        "{{ lipsum(1000000) }}",
+        "{{ 'x' | center(100000000) }}",
+        "{{ 1 // 0 }}",
+        "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+        "{{ 'x' * 30000 }}",
     ],
 )
 async def test_sandbox_escapes_fail_safely(world, template):
@@ -96,6 +125,12 @@ async def test_teacher_cannot_update_their_hourly_rate(world, service):
 async def test_bad_arguments_are_a_readable_refusal(world):
     result = await TOOLS.call(await world.as_role("admin"), "entity.query", {"type": "spaceship"})
     assert result["error"]["code"] == "BAD_USER_INPUT" and "type" in result["error"]["fields"]
+    for not_an_object in ([1, 2], "str", 5):
+        refused = await TOOLS.call(await world.as_role("admin"), "entity.query", not_an_object)
+        assert refused["error"]["code"] == "BAD_USER_INPUT"
+    packs = await TOOLS.call(await world.as_role("admin"), "entity.update",
+                             {"type": "entitlement", "id": world.ids["E1"], "data": {"subject": "x"}})  # fmt: skip
+    assert packs["error"]["code"] == "BAD_USER_INPUT"  # no generic edits of packs or payments
     unknown = await TOOLS.call(await world.as_role("admin"), "rm.rf", {})
     assert unknown["error"]["code"] == "BAD_USER_INPUT"
 
@@ -134,6 +169,25 @@ async def test_loop_as_admin_and_teacher(world, model):
             ask(await world.as_role("guardian"), config, REQUEST, teacher.conversation_id)
         )
         == "NOT_FOUND"
+    )
+
+
+async def test_loop_is_bounded_and_keeps_a_valid_history(world, model, service):
+    teacher = await world.as_role("teacher")
+    flood = await ask(teacher, AgentConfig(base_url=model, model="flood", max_steps=2), REQUEST)
+    assert flood.reply.startswith("(stopped after 2 steps")
+    assert len(flood.tool_calls) == 16  # 8 per step; the rest refused unrun
+    stored = await service.store.collection("conversations").find_one(
+        world.org, {"_id": flood.conversation_id}
+    )
+    asked = [
+        c["id"] for m in stored["messages"] if m["role"] == "assistant" for c in m["tool_calls"]
+    ]
+    answered = [m["tool_call_id"] for m in stored["messages"] if m["role"] == "tool"]
+    assert sorted(asked) == sorted(answered) and len(asked) == 60
+    assert (
+        await code_of(ask(teacher, AgentConfig(base_url=model, model="garbled"), REQUEST))
+        == "INTERNAL"
     )
 
 

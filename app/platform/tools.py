@@ -60,8 +60,12 @@ class Toolbox:
         try:
             if tool is None:
                 raise BadUserInput(
-                    f"No tool {name!r}; available: {', '.join(sorted(self.tools))}.",
+                    f"No tool {name[:60]!r}; available: {', '.join(sorted(self.tools))}.",
                     {"name": "unknown tool"},
+                )
+            if arguments is not None and not isinstance(arguments, Mapping):
+                raise BadUserInput(
+                    "Tool arguments must be a JSON object.", {"arguments": "not an object"}
                 )
             args = dict(arguments or {})
             errors = {
@@ -90,7 +94,7 @@ class Toolbox:
             "agent.tool",
             at=entities.service.clock(),
             extra={
-                "tool": name,
+                "tool": name[:100],
                 "ok": result["ok"],
                 "code": None if result["ok"] else result["error"]["code"],
             },

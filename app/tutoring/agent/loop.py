@@ -20,6 +20,9 @@ from app.tutoring.agent.prompt import render_prompt
 from app.tutoring.agent.tools import TOOLS
 
 CONVERSATIONS = "conversations"
+MAX_HISTORY = 200  # messages kept per conversation
+MAX_CALLS_PER_STEP = 8
+MAX_ARGUMENT_CHARS = 20_000
 CONVERSATION_INDEXES = (
     IndexSpec(CONVERSATIONS, (("organizationId", 1), ("userId", 1), ("updatedAt", 1))),
 )
@@ -89,19 +92,27 @@ async def ask(
     new: list[dict[str, Any]] = [{"role": "user", "content": message}]
     system = {"role": "system", "content": await render_prompt(entities)}
     calls: list[dict[str, Any]] = []
+    reply = ""
     try:
         async with asyncio.timeout(config.seconds):
             reply = await _converse(entities, config, [system, *history], new, calls)
     except TimeoutError:
         reply = f"(stopped after {config.seconds:g} s without a final answer)"
-    now = entities.service.clock()
-    await store.update_one(
-        org,
-        {"_id": conversation_id, "userId": user},
-        {"$push": {"messages": {"$each": new}}, "$set": {"updatedAt": now},
-         "$setOnInsert": {"createdAt": now}},
-        upsert=True,
-    )  # fmt: skip
+    finally:
+        # Whatever happened, the turn is kept (tools may have acted), and every tool call the
+        # model asked for has an answer, or providers refuse the history next time.
+        _answer_open_calls(new)
+        now = entities.service.clock()
+        await store.update_one(
+            org,
+            {"_id": conversation_id, "userId": user},
+            {
+                "$push": {"messages": {"$each": new, "$slice": -MAX_HISTORY}},
+                "$set": {"updatedAt": now},
+                "$setOnInsert": {"createdAt": now},
+            },
+            upsert=True,
+        )
     return AgentReply(conversation_id, reply, calls)
 
 
@@ -122,18 +133,53 @@ async def _converse(
             requested = answer.get("tool_calls") or []
             if not requested:
                 return answer.get("content") or ""
-            for call in requested:
+            for i, call in enumerate(requested):
                 name = tool_name(call["function"]["name"])
-                result = await TOOLS.call(entities, name, _arguments(call))
-                code = None if result["ok"] else result["error"]["code"]
-                calls.append({"name": name, "ok": result["ok"], "code": code})
-                content = json.dumps(result)
-                new.append({"role": "tool", "tool_call_id": call.get("id"), "content": content})
+                if i >= MAX_CALLS_PER_STEP:
+                    result = _refusal(f"At most {MAX_CALLS_PER_STEP} tool calls per step.")
+                else:
+                    # A tool is not cut off half-way by the time limit: it finishes its writes.
+                    result = await asyncio.shield(TOOLS.call(entities, name, _arguments(call)))
+                    code = None if result["ok"] else result["error"]["code"]
+                    calls.append({"name": name, "ok": result["ok"], "code": code})
+                new.append(_tool_message(call, result))
     return f"(stopped after {config.max_steps} steps without a final answer)"
 
 
-def _arguments(call: dict[str, Any]) -> dict[str, Any]:
+def _refusal(message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": str(ErrorCode.BAD_USER_INPUT), "message": message}}
+
+
+def _tool_message(call: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call.get("id"), "content": json.dumps(result)}
+
+
+def _answer_open_calls(new: list[dict[str, Any]]) -> None:
+    answered = {m.get("tool_call_id") for m in new if m.get("role") == "tool"}
+    for message in [m for m in new if m.get("role") == "assistant"]:
+        for call in message.get("tool_calls") or []:
+            if call.get("id") not in answered:
+                new.append(_tool_message(call, _refusal("Not run: the turn ran out of time.")))
+
+
+def _check_shape(message: Any) -> None:
+    """A reply we can act on: a message object whose tool calls name a function."""
+    if not isinstance(message, dict):
+        raise ValueError("message is not an object")
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list) or not all(
+        isinstance(c, dict)
+        and isinstance(c.get("function"), dict)
+        and isinstance(c["function"].get("name"), str)
+        for c in calls
+    ):
+        raise ValueError("malformed tool calls")
+
+
+def _arguments(call: dict[str, Any]) -> Any:
     raw = call["function"].get("arguments") or "{}"
+    if isinstance(raw, str) and len(raw) > MAX_ARGUMENT_CHARS:
+        return "too large"  # refused by the toolbox as "not an object"
     try:
         parsed = json.loads(raw) if isinstance(raw, str) else raw
     except json.JSONDecodeError:
@@ -154,8 +200,10 @@ async def _complete(
             headers=headers,
         )
         response.raise_for_status()
-        return response.json()["choices"][0]["message"]
-    except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+        message = response.json()["choices"][0]["message"]
+        _check_shape(message)
+        return message
+    except (httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as exc:
         raise AppError(
             f"The model provider did not answer usably ({type(exc).__name__}); try again later.",
             code=ErrorCode.INTERNAL,

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.platform.entities import ActorEntities
+from app.platform.permissions import Action
 from app.platform.templates import render
 from app.tutoring.agent.tools import as_json
+from app.tutoring.roles import SETTINGS_RESOURCE
 from app.tutoring.settings import load_settings
 
 DEFAULT_TEMPLATE = """You are a tutoring operations assistant for {{ org.name }}.
@@ -48,6 +50,8 @@ class EntityQueries:
     async def query(
         self, type: str, filters: Mapping[str, Any] | None = None, limit: int = 20
     ) -> list[dict[str, Any]]:
+        if not self._entities.access.allows(type, Action.LIST):
+            return []  # a prompt shows what the user may list; nothing else is an error
         page = await self._entities.query(type, where=filters, first=min(int(limit), 100))
         return [as_json(e) or {} for e in page.items]
 
@@ -70,6 +74,10 @@ def format_session_list(sessions: list[Mapping[str, Any]]) -> str:
 
 
 async def render_prompt(entities: ActorEntities, template: str | None = None) -> str:
+    """The prompt as ``entities``' user. A custom template is code: only roles that may change
+    the organization's settings (admins) may render one."""
+    if template is not None:
+        entities.access.require_resource(SETTINGS_RESOURCE, Action.UPDATE)
     org = entities.actor.organization_id
     settings = await load_settings(entities.service.store, org)
     context = {
