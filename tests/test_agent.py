@@ -130,7 +130,7 @@ async def test_bad_arguments_are_a_readable_refusal(world):
         assert refused["error"]["code"] == "BAD_USER_INPUT"
     packs = await TOOLS.call(await world.as_role("admin"), "entity.update",
                              {"type": "entitlement", "id": world.ids["E1"], "data": {"subject": "x"}})  # fmt: skip
-    assert packs["error"]["code"] == "BAD_USER_INPUT"  # no generic edits of packs or payments
+    assert packs["error"]["code"] == "FORBIDDEN"  # packs change only through domain steps
     unknown = await TOOLS.call(await world.as_role("admin"), "rm.rf", {})
     assert unknown["error"]["code"] == "BAD_USER_INPUT"
 

@@ -24,7 +24,7 @@ FIELDS = {t.slug: t.fields for t in ENTITY_TYPES}
 # -- actions ---------------------------------------------------------------------------
 # L list, R read, C create, U update, D delete
 ACTIONS = {
-    "admin": {t: "LRCUD" for t in TYPES},
+    "admin": {**{t: "LRCUD" for t in TYPES}, "payment": "LRCD", "entitlement": "LRCD"},
     "teacher": {
         "teacher": "LRU",
         "student": "LR",
@@ -139,8 +139,8 @@ WRITABLE = {
             "reportSubmitted",
             "reportContent",
         },
-        "payment": {"method", "paymentLinkUrl"},
-        "entitlement": {"expiresAt", "subject", "preferredTeacherId", "recurringSchedule"},
+        "payment": set(),
+        "entitlement": set(),
     },
     "teacher": {
         "teacher": {"name", "phone", "bio", "subjects", "availability", "timezone"},

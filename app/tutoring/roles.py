@@ -25,6 +25,8 @@ from app.platform.permissions import (
 
 ADMIN, TEACHER, GUARDIAN = "admin", "teacher", "guardian"
 SETTINGS_RESOURCE = "organizationSettings"
+# Recording what a payment provider reported (recordPaymentSucceeded/Failed): admins and jobs.
+PAYMENT_OUTCOME_RESOURCE = "paymentOutcome"
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
@@ -40,18 +42,17 @@ _ALL = ReadMask(mode="blacklist", fields=())
 ADMIN_ROLE = RoleDefinition(
     name=ADMIN,
     description="Runs the business: every entity, every field.",
-    policies=(Policy(resource="*", action="*", effect="allow"),),
+    policies=(
+        Policy(resource="*", action="*", effect="allow"),
+        # Payments and packs change only through domain operations (payment outcomes, booking,
+        # completion, expiry), which also keep their jobs and credits consistent: no generic
+        # edit can mint credits or move an expiry date under its scheduled warnings.
+        Policy(resource="payment", action="update", effect="deny"),
+        Policy(resource="entitlement", action="update", effect="deny"),
+    ),
     scopes={"*": (ScopeAll(),)},
     readMasks={"*": _ALL},
-    writeMasks={
-        "*": WriteMask(create="*", update="*"),
-        # Amounts and credit totals are fixed once created; credits move only by domain
-        # operations (booking, completion), so a typo cannot mint or erase credits.
-        "payment": WriteMask(create="*", update=("method", "paymentLinkUrl")),
-        "entitlement": WriteMask(
-            create="*", update=("expiresAt", "subject", "preferredTeacherId", "recurringSchedule")
-        ),
-    },
+    writeMasks={"*": WriteMask(create="*", update="*")},
 )
 
 SESSION_FIELDS_FOR_TEACHERS = (

@@ -72,11 +72,6 @@ async def _create(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
 
 
 async def _update(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
-    if a["type"] in ("payment", "entitlement"):  # their changes are domain operations
-        raise BadUserInput(
-            f"A {a['type']} is not edited directly; its changes are booking and payment steps.",
-            {"type": "not editable"},
-        )
     return as_json(await entities.update(a["type"], a["id"], a["data"]))
 
 

@@ -16,6 +16,7 @@ from app.platform.errors import Conflict
 from app.platform.permissions import Action
 from app.tutoring.errors import InvalidTransition
 from app.tutoring.jobs import schedule
+from app.tutoring.roles import PAYMENT_OUTCOME_RESOURCE
 from app.tutoring.scheduling.context import (
     Scheduling,
     scheduling,
@@ -30,7 +31,7 @@ async def _settle(
     entities: ActorEntities, payment_id: str, outcome: str, fields: dict[str, Any]
 ) -> tuple[Scheduling, dict[str, Any]]:
     """Moves an open payment to ``outcome``; repeating the same outcome is a no-op."""
-    entities.access.require("payment", Action.UPDATE)
+    entities.access.require_resource(PAYMENT_OUTCOME_RESOURCE, Action.UPDATE)
     await entities.require("payment", payment_id)
     ctx = await scheduling(entities, f"payment.{outcome}")
     values = {
