@@ -24,58 +24,40 @@ def stamp(when: datetime) -> str:
     return when.isoformat()
 
 
+async def _enqueue(
+    domain: ActorEntities, kind: str, payload: dict[str, Any], when: datetime, *key: str
+) -> None:
+    """One job per (kind, key parts); the first key part is the entity the job is about."""
+    await domain.service.jobs.enqueue(
+        domain.actor, kind, payload, when, ":".join((kind, *key)), refs=(key[0],)
+    )
+
+
 async def session_scheduled(
     domain: ActorEntities, session_id: str, session: dict[str, Any], settings: TutoringSettings
 ) -> None:
     """Reminders to the guardian and the teacher, and the start or no-show automation."""
-    jobs = domain.service.jobs
     start = session["startTime"]
     at = stamp(start)
     remind_at = start - timedelta(minutes=settings.reminderLeadMinutes)
     for recipient in ("guardian", "teacher"):
-        await jobs.enqueue(
-            domain.actor,
-            REMINDER,
-            {"sessionId": session_id, "recipient": recipient, "startTime": at},
-            remind_at,
-            f"{REMINDER}:{session_id}:{recipient}:{at}",
-            refs=(session_id,),
-        )
+        payload = {"sessionId": session_id, "recipient": recipient, "startTime": at}
+        await _enqueue(domain, REMINDER, payload, remind_at, session_id, recipient, at)
     if settings.autoStartSessions:
         kind, when = AUTO_START, start
     else:
         kind, when = NO_SHOW, start + timedelta(minutes=settings.noShowGraceMinutes)
-    await jobs.enqueue(
-        domain.actor,
-        kind,
-        {"sessionId": session_id, "startTime": at},
-        when,
-        f"{kind}:{session_id}:{at}",
-        refs=(session_id,),
-    )
+    await _enqueue(domain, kind, {"sessionId": session_id, "startTime": at}, when, session_id, at)
 
 
 async def session_on_hold(domain: ActorEntities, session_id: str, hold: datetime) -> None:
     """A session awaiting payment gives its slot back when the hold ends."""
-    await domain.service.jobs.enqueue(
-        domain.actor,
-        HOLD_LAPSE,
-        {"sessionId": session_id, "holdExpiresAt": stamp(hold)},
-        hold,
-        f"{HOLD_LAPSE}:{session_id}:{stamp(hold)}",
-        refs=(session_id,),
-    )
+    payload = {"sessionId": session_id, "holdExpiresAt": stamp(hold)}
+    await _enqueue(domain, HOLD_LAPSE, payload, hold, session_id, stamp(hold))
 
 
 async def session_completed(domain: ActorEntities, session_id: str, now: datetime) -> None:
-    await domain.service.jobs.enqueue(
-        domain.actor,
-        FOLLOWUP,
-        {"sessionId": session_id},
-        now,
-        f"{FOLLOWUP}:{session_id}",
-        refs=(session_id,),
-    )
+    await _enqueue(domain, FOLLOWUP, {"sessionId": session_id}, now, session_id)
 
 
 async def entitlement_created(
@@ -86,22 +68,10 @@ async def entitlement_created(
 ) -> None:
     if expires_at is None:
         return
-    jobs = domain.service.jobs
     at = stamp(expires_at)
     for days in settings.expiryWarningDays:
-        await jobs.enqueue(
-            domain.actor,
-            EXPIRY_WARNING,
-            {"entitlementId": entitlement_id, "daysRemaining": days, "expiresAt": at},
-            expires_at - timedelta(days=days),
-            f"{EXPIRY_WARNING}:{entitlement_id}:{days}:{at}",
-            refs=(entitlement_id,),
-        )
-    await jobs.enqueue(
-        domain.actor,
-        EXPIRE,
-        {"entitlementId": entitlement_id, "expiresAt": at},
-        expires_at,
-        f"{EXPIRE}:{entitlement_id}:{at}",
-        refs=(entitlement_id,),
-    )
+        payload = {"entitlementId": entitlement_id, "daysRemaining": days, "expiresAt": at}
+        warn_at = expires_at - timedelta(days=days)
+        await _enqueue(domain, EXPIRY_WARNING, payload, warn_at, entitlement_id, str(days), at)
+    payload = {"entitlementId": entitlement_id, "expiresAt": at}
+    await _enqueue(domain, EXPIRE, payload, expires_at, entitlement_id, at)
