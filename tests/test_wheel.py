@@ -86,7 +86,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Dependencies: this virtualenv's site-packages as a plain path. A plain line does not run
     # that directory's own .pth files, so the project's editable install stays invisible.
     (fresh_site,) = (venv / "lib").glob("python3*/site-packages")
-    (fresh_site / "project_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    paths = sysconfig.get_paths()
+    lines = dict.fromkeys([paths["purelib"], paths["platlib"]])  # one line when they agree
+    (fresh_site / "project_dependencies.pth").write_text("".join(f"{p}\n" for p in lines))
     return venv / "bin"
 
 
