@@ -7,7 +7,7 @@ from typing import Any
 
 from app.platform.entities import ActorEntities
 from app.platform.permissions import Action
-from app.platform.templates import render
+from app.platform.templates import DataSource, render
 from app.tutoring.agent.tools import as_json
 from app.tutoring.roles import SETTINGS_RESOURCE
 from app.tutoring.settings import load_settings
@@ -40,9 +40,14 @@ Today's date: {{ datetime }}
 """
 
 
-class EntityQueries:
+FILTERS = {"formatSessionList": "app.tutoring.agent.prompt_filters:format_session_list"}
+
+
+class EntityQueries(DataSource):
     """``entity.query(type, filters, limit)`` inside templates: scoped and masked as the
-    user, like every other read."""
+    user, like every other read. It runs in the server, not in the template's worker."""
+
+    template_methods = frozenset({"query"})
 
     def __init__(self, entities: ActorEntities) -> None:
         self._entities = entities
@@ -54,23 +59,6 @@ class EntityQueries:
             return []  # a prompt shows what the user may list; nothing else is an error
         page = await self._entities.query(type, where=filters, first=min(int(limit), 100))
         return [as_json(e) or {} for e in page.items]
-
-
-def format_session_list(sessions: list[Mapping[str, Any]]) -> str:
-    if not sessions:
-        return "(none)"
-    lines = []
-    for s in sessions:
-        when = s.get("startTime")
-        when = when.isoformat() if hasattr(when, "isoformat") else when
-        parts = [
-            f"- {when}",
-            f"{s.get('duration')} min" if s.get("duration") else None,
-            s.get("subject"),
-            f"status {s.get('status')}" if s.get("status") else None,
-        ]
-        lines.append(", ".join(str(p) for p in parts if p))
-    return "\n".join(lines)
 
 
 async def render_prompt(entities: ActorEntities, template: str | None = None) -> str:
@@ -86,6 +74,4 @@ async def render_prompt(entities: ActorEntities, template: str | None = None) ->
         "entity": EntityQueries(entities),
         "rules": {"leadHours": settings.minBookingLeadMinutes / 60},
     }
-    return await render(
-        template or DEFAULT_TEMPLATE, context, filters={"formatSessionList": format_session_list}
-    )
+    return await render(template or DEFAULT_TEMPLATE, context, filters=FILTERS)
