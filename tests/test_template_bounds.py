@@ -89,7 +89,7 @@ async def refusal(call: Awaitable[Any]) -> tuple[AppError, float, float]:
 
 
 def workers() -> list[psutil.Process]:
-    """This process's live template workers (zombies count: they would be a leak)."""
+    """This process's running template workers."""
     found = []
     for child in psutil.Process().children():
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -98,14 +98,15 @@ def workers() -> list[psutil.Process]:
     return found
 
 
-async def settled(expected: int) -> list[psutil.Process]:
-    """Workers once those that were just killed are gone (reaping them takes a moment)."""
+async def leftovers(pids: list[int], *, expected: int) -> list[int]:
+    """Which of ``pids`` still exist, zombies included, once the ``expected`` ones remain
+    (reaping a killed worker takes a moment)."""
     for _ in range(200):
-        alive = [p for p in workers() if p.status() != psutil.STATUS_ZOMBIE]
-        if len(workers()) == len(alive) == expected:
-            return alive
+        existing = [pid for pid in pids if psutil.pid_exists(pid)]
+        if len(existing) <= expected:
+            break
         await asyncio.sleep(0.01)
-    return workers()
+    return existing
 
 
 @pytest.mark.parametrize("template", ATTACKS.values(), ids=ATTACKS.keys())
@@ -198,7 +199,8 @@ async def test_renders_at_once_are_bounded_so_memory_is_too():
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)
     assert source.calls == templates.MAX_CONCURRENT_RENDERS
-    assert len(workers()) <= templates.MAX_CONCURRENT_RENDERS + 1  # and one warm
+    running = [p for p in workers() if p.status() != psutil.STATUS_ZOMBIE]
+    assert len(running) <= templates.MAX_CONCURRENT_RENDERS + 1  # and one warm
     gate.set()
     assert await asyncio.gather(*renders) == ["[{'type': 'a'}]"] * len(renders)
 
@@ -211,7 +213,11 @@ async def test_workers_never_see_the_servers_secrets(monkeypatch):
         template_methods = frozenset({"environ"})
 
         async def environ(self) -> list[dict[str, str]]:
-            return [p.environ() for p in workers()]  # the rendering one, blocked on us, too
+            environs = []  # the rendering worker's (it is blocked on us) and the warm one's
+            for worker in workers():
+                with contextlib.suppress(psutil.NoSuchProcess):  # the last render's, exiting
+                    environs.append(worker.environ())
+            return environs
 
     await render("{{ 1 }}", {}, filters={})  # the warm worker now started after setenv
     out = await render(
@@ -227,21 +233,30 @@ async def test_workers_never_see_the_servers_secrets(monkeypatch):
         await render(attempt, {}, filters={})
 
 
-async def test_no_worker_outlives_its_render_however_it_ends():
-    await render("{{ 1 }}", {}, filters={})
-    assert len(await settled(1)) == 1  # the warm one, waiting for the next render
+async def test_no_worker_outlives_its_render_however_it_ends(monkeypatch):
+    spawned: list[int] = []
+    spawn = templates._Workers._spawn
+
+    def recorded(pool: templates._Workers) -> Any:
+        proc = spawn(pool)
+        spawned.append(proc.pid)
+        return proc
+
+    monkeypatch.setattr(templates._Workers, "_spawn", recorded)
+    templates._workers.close()  # so every worker from here on is one we saw start
     slow = ESCAPES["sorting in a loop"]
-    for template in ("ok", ATTACKS["deep recursion"], slow):
+    for template in ("ok", ATTACKS["deep recursion"], ATTACKS["output size"], slow):
         with contextlib.suppress(AppError):
             await render(template, {}, filters={})
-    assert len(await settled(1)) == 1
+    assert await leftovers(spawned, expected=1) == spawned[-1:]  # only the warm one is left
     render_task = asyncio.create_task(render(slow, {}, filters={}))
     await asyncio.sleep(0.4)
-    assert len(workers()) == 2  # rendering, and the next warm one
+    assert await leftovers(spawned, expected=2) == spawned[-2:]  # rendering, and a warm one
     render_task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await render_task
-    assert len(await settled(1)) == 1
+    assert await leftovers(spawned, expected=1) == spawned[-1:]
+    assert len(spawned) == 6 and [p.pid for p in workers()] == spawned[-1:]
 
 
 @pytest.fixture
