@@ -5,7 +5,7 @@ which owns the process: the modules named on the command line are imported up fr
 worker pays for them before a request is waiting. The worker speaks line-delimited JSON:
 
 * stdin, once: the job ``{"source", "data", "sources", "filters", "maxChars", "maxCalls",
-  "memoryBytes", "seconds"}``;
+  "maxSteps", "memoryBytes", "seconds"}``;
 * stdout: ``{"started": true}`` once the limits are in place (the parent's clock starts
   here), then any number of ``{"call": [source, method], "args": [...], "kwargs": {...}}``,
   each answered on stdin by ``{"result": ...}``, then one ``{"done": text}`` or
@@ -111,7 +111,8 @@ def _refusal(exc: BaseException) -> dict[str, str]:
     if isinstance(exc, _TooLong):
         return {"refused": "too long", "detail": ""}
     if isinstance(exc, TemplateSyntaxError):
-        return {"refused": "invalid", "detail": f"{exc.message} (line {exc.lineno})"[:300]}
+        detail = f"TemplateSyntaxError: {exc.message} (line {exc.lineno})"
+        return {"refused": "invalid", "detail": detail[:300]}
     return {"refused": "invalid", "detail": type(exc).__name__}
 
 

@@ -239,7 +239,7 @@ class _Render:
             raise _Refused("invalid", type(exc).__name__) from None
         await self._send({"result": result})
 
-    async def run(self, proc: subprocess.Popen[bytes], job: Mapping[str, Any]) -> str:
+    async def run(self, proc: subprocess.Popen[bytes], job: bytes) -> str:
         loop = asyncio.get_running_loop()
         reading, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(self.reader), proc.stdout
@@ -257,9 +257,9 @@ class _Render:
         finally:
             reading.close()
 
-    async def _converse(self, proc: subprocess.Popen[bytes], job: Mapping[str, Any]) -> str:
+    async def _converse(self, proc: subprocess.Popen[bytes], job: bytes) -> str:
         assert self.writer is not None
-        self.writer.write(_line(job))
+        self.writer.write(job)
         try:
             async with asyncio.timeout(STARTUP_SECONDS):
                 await self.writer.drain()
@@ -329,12 +329,12 @@ async def render(
         "memoryBytes": memory_mb * 2**20,
         "seconds": seconds,
     }
-    _line(job)  # a context that is not JSON is the caller's bug: fail before spawning
+    request = _line(job)  # a context that is not JSON is the caller's bug: fail before spawning
     modules = {path.partition(":")[0] for path in filters.values()}
     async with _semaphore():
         proc = _workers.take(modules)
         try:
-            return await _Render(sources, max_chars, seconds).run(proc, job)
+            return await _Render(sources, max_chars, seconds).run(proc, request)
         except _Refused as exc:
             raise _refusal(exc, max_chars=max_chars, seconds=seconds, memory_mb=memory_mb) from None
         finally:
