@@ -14,6 +14,7 @@ from bson import ObjectId
 
 from app.platform.actor import Actor
 from app.platform.store import IndexSpec, Store
+from app.platform.undo import compensating, register
 
 AUDIT_COLLECTION = "audit"
 AUDIT_INDEXES = (
@@ -36,11 +37,18 @@ class AuditLog:
         entity_id: str | None = None,
         fields: Iterable[str] = (),
         extra: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> str | None:
+        """Writes the entry and returns its id. Writers record before they write and take
+        the entry back if the write fails (or the operation around it is undone): never a
+        trail of changes that did not happen, never a change without its entry.
+        Compensations write no entries; they take back the ones they undo."""
+        if compensating():
+            return None
+        entry_id = str(ObjectId())
         await self._col.insert_one(
             actor.organization_id,
             {
-                "_id": str(ObjectId()),
+                "_id": entry_id,
                 "at": at,
                 "actor": actor.audit_dict(),
                 "action": action,
@@ -50,6 +58,11 @@ class AuditLog:
                 **(extra or {}),
             },
         )
+        register("audit entry", lambda: self.discard(actor.organization_id, entry_id))
+        return entry_id
+
+    async def discard(self, org: str, entry_id: str) -> None:
+        await self._col.delete_one(org, {"_id": entry_id})
 
     async def for_entity(self, org: str, entity_id: str) -> list[dict[str, Any]]:
         return await self._col.find(org, {"entityId": entity_id}, sort=[("at", 1), ("_id", 1)])

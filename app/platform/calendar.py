@@ -6,6 +6,9 @@ both sides for buffers). MongoDB applies a single-document update atomically, so
 overlapping claims racing each other -- in one process or across many API processes -- exactly
 the first to reach the document succeeds and the rest match nothing and get ``CONFLICT``.
 
+Claims, releases and expiry changes made inside an operation register their inverse with it
+(``app.platform.undo``), so a booking that fails after claiming leaves no claim behind.
+
 Intervals may carry ``expiresAt``: a hold (a session awaiting payment) stops blocking once it
 expires, without any job having to run. Each records ``claimedAt`` so that the owner of a
 claim whose entity was never written (a crash between claim and write) can be recognised and
@@ -24,6 +27,7 @@ from bson import ObjectId
 from app.platform.clock import Clock, system_clock
 from app.platform.errors import Conflict
 from app.platform.store import DuplicateKey, IndexSpec, Store
+from app.platform.undo import in_operation, register
 
 CALENDARS_COLLECTION = "calendars"
 CALENDAR_INDEXES = (
@@ -120,6 +124,7 @@ class ResourceCalendar:
         )
         if won is None:
             raise Conflict(conflict_message)
+        register(f"claim on {resource}", lambda: self.release(org, resource, claim_id=claim_id))
         return claim_id
 
     async def set_expiry(
@@ -128,6 +133,11 @@ class ResourceCalendar:
         """Confirms a claim (None: holds until released) or turns it into a timed hold.
         Only a claim that is still live can be changed: an expired one may already have been
         overtaken, and must be claimed again instead."""
+        before = None
+        if in_operation():
+            before = next(
+                (i for i in await self._intervals(org, resource) if i["claimId"] == claim_id), None
+            )
         matched = await self._col.update_one(
             org,
             {
@@ -136,6 +146,16 @@ class ResourceCalendar:
             },
             {"$set": {"intervals.$.expiresAt": expires_at}},
         )
+        if matched and before is not None:
+            previous = before.get("expiresAt")
+            register(
+                f"expiry of a claim on {resource}",
+                lambda: self._col.update_one(
+                    org,
+                    {"resource": resource, "intervals.claimId": claim_id},
+                    {"$set": {"intervals.$.expiresAt": previous}},
+                ),
+            )
         return matched == 1
 
     async def release(
@@ -151,12 +171,32 @@ class ResourceCalendar:
         which: dict[str, Any] = {"claimId": claim_id} if claim_id else {"owner": owner}
         if keep is not None:
             which["claimId"] = {"$ne": keep}
+        released = []
+        if in_operation():
+            released = [
+                i
+                for i in await self._intervals(org, resource)
+                if (i["claimId"] == claim_id if claim_id else i["owner"] == owner)
+                and (keep is None or i["claimId"] != keep)
+            ]
         await self._col.update_one(org, {"resource": resource}, {"$pull": {"intervals": which}})
+        if released:
+            register(
+                f"release on {resource}",
+                lambda: self._col.update_one(
+                    org, {"resource": resource}, {"$push": {"intervals": {"$each": released}}}
+                ),
+            )
+
+    async def _intervals(self, org: str, resource: str) -> list[dict[str, Any]]:
+        doc = await self._col.find_one(org, {"resource": resource})
+        return list((doc or {}).get("intervals", []))
 
     async def claims_of(self, org: str, resource: str, owner: str) -> list[Interval]:
-        doc = await self._col.find_one(org, {"resource": resource})
         return [
-            Interval.from_doc(r) for r in (doc or {}).get("intervals", []) if r["owner"] == owner
+            Interval.from_doc(r)
+            for r in await self._intervals(org, resource)
+            if r["owner"] == owner
         ]
 
     async def prune(self, org: str, resource: str) -> None:

@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from app.platform import logs
 from app.platform.actor import Actor
 from app.platform.clock import Clock, system_clock
 from app.platform.errors import AppError
 from app.platform.permissions import Action
 from app.platform.store import IndexSpec, Store
+from app.platform.undo import register
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ class JobService:
         """Records the job once per key and hands it to the queue. ``refs`` are entity ids the
         job concerns, for ``scheduledJobs(sessionId:, entitlementId:)``."""
         org = actor.organization_id
-        await self._col.update_one(
+        matched = await self._col.update_one(
             org,
             {"key": idempotency_key},
             {
@@ -116,15 +118,24 @@ class JobService:
                     "refs": list(refs),
                     "createdAt": self._clock(),
                     "createdBy": actor.audit_dict(),
+                    # The request that scheduled it, so its run can be traced back in the logs.
+                    "requestId": logs.request_id.get(),
                 }
             },
             upsert=True,
         )
+        if not matched:  # recorded now: an operation that fails later takes it back
+            register(f"job {idempotency_key}", lambda: self.discard(org, idempotency_key))
         job = await self._col.find_one(org, {"key": idempotency_key})
         assert job is not None
         if job["status"] == JobStatus.PENDING:
             await self._push(org, job)
         return job
+
+    async def discard(self, org: str, key: str) -> None:
+        """Forgets a job that was recorded for an operation that was then undone; if the
+        queue still delivers it, ``run`` finds no record and skips it."""
+        await self._col.delete_one(org, {"key": key, "status": {"$in": [s.value for s in OPEN]}})
 
     async def _push(self, org: str, job: Mapping[str, Any]) -> None:
         if self.queue is None:
@@ -132,15 +143,16 @@ class JobService:
         try:
             await self.queue.push(org, job["key"], job["runAt"])
         except Exception:  # Redis down: the job is safe in the store, reconcile retries
-            log.warning(
-                "could not queue job %s of %s; it stays pending", job["key"], org, exc_info=True
-            )
+            log.warning("could not queue job %s of %s; it stays pending", job["key"], org)
             return
-        await self._col.update_one(
-            org,
-            {"key": job["key"], "status": JobStatus.PENDING.value},
-            {"$set": {"status": JobStatus.QUEUED.value}},
-        )
+        try:
+            await self._col.update_one(
+                org,
+                {"key": job["key"], "status": JobStatus.PENDING.value},
+                {"$set": {"status": JobStatus.QUEUED.value}},
+            )
+        except Exception:  # recorded and queued; reconcile finds it known to the queue
+            log.warning("job %s of %s is queued but still marked pending", job["key"], org)
 
     async def for_refs(self, entities: Any, refs: list[str] | None) -> list[dict[str, Any]]:
         """Admin view for ``scheduledJobs``."""
@@ -172,7 +184,8 @@ class JobService:
             return await self._finish(org, key, JobStatus.FAILED, f"no handler for {job['type']}")
         actor = Actor.system(org, job["type"])
         try:
-            outcome = await handler(actor, job["payload"], key)
+            with logs.bound(request=job.get("requestId"), organization=org, user=actor.user_id):
+                outcome = await handler(actor, job["payload"], key)
         except Transient as exc:
             if job["attempts"] >= MAX_ATTEMPTS:
                 return await self._finish(org, key, JobStatus.FAILED, f"gave up: {exc}")

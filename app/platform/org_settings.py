@@ -29,21 +29,28 @@ class SettingsRepository:
         doc = await self._col.find_one(org, {"namespace": namespace})
         return model.model_validate((doc or {}).get("values", {}))
 
+    @staticmethod
+    def validate(current: M, changes: Mapping[str, Any]) -> M:
+        """The merged settings; ``BAD_USER_INPUT`` naming each bad field."""
+        try:
+            return type(current).model_validate({**current.model_dump(), **changes})
+        except ValidationError as exc:
+            fields = {".".join(map(str, e["loc"])) or "(settings)": e["msg"] for e in exc.errors()}
+            raise BadUserInput("Invalid settings.", fields) from None
+
     async def update(
         self, org: str, namespace: str, model: type[M], changes: Mapping[str, Any]
     ) -> M:
         """Validates the merged settings before storing; ``BAD_USER_INPUT`` names each bad
         field and nothing is written."""
-        current = await self.get(org, namespace, model)
-        try:
-            merged = model.model_validate({**current.model_dump(), **changes})
-        except ValidationError as exc:
-            fields = {".".join(map(str, e["loc"])) or "(settings)": e["msg"] for e in exc.errors()}
-            raise BadUserInput("Invalid settings.", fields) from None
+        merged = self.validate(await self.get(org, namespace, model), changes)
+        await self.write(org, namespace, merged)
+        return merged
+
+    async def write(self, org: str, namespace: str, values: BaseModel) -> None:
         await self._col.update_one(
             org,
             {"namespace": namespace},
-            {"$set": {"values": merged.model_dump(mode="json")}},
+            {"$set": {"values": values.model_dump(mode="json")}},
             upsert=True,
         )
-        return merged

@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.platform.api_limits import ApiLimits
 from app.platform.entities import ActorEntities
 from app.platform.org_settings import SettingsRepository
 from app.platform.permissions import Action, ReadMask
 from app.platform.store import Store
+from app.platform.undo import Undo, undo_on_failure
 from app.tutoring.roles import SETTINGS_RESOURCE, TEACHER
 
 NAMESPACE = "tutoring"
@@ -89,10 +91,17 @@ async def load_settings(store: Store, org: str) -> TutoringSettings:
 
 
 async def read_settings(entities: ActorEntities) -> dict[str, Any]:
-    """Admin view: the stored settings plus the mask-derived rate setting."""
+    """Admin view: the stored settings, the mask-derived rate setting and the organization's
+    API limits (stored by the platform)."""
     entities.access.require_resource(SETTINGS_RESOURCE, Action.READ)
-    settings = await load_settings(entities.service.store, entities.actor.organization_id)
-    return {**settings.model_dump(), HIDE_RATE: await _rate_hidden(entities)}
+    org = entities.actor.organization_id
+    settings = await load_settings(entities.service.store, org)
+    limits = await entities.service.limits.get(org)
+    return {
+        **settings.model_dump(),
+        **limits.model_dump(),
+        HIDE_RATE: await _rate_hidden(entities),
+    }
 
 
 async def update_settings(entities: ActorEntities, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,20 +109,33 @@ async def update_settings(entities: ActorEntities, changes: Mapping[str, Any]) -
     entities.access.require_resource(SETTINGS_RESOURCE, Action.UPDATE)
     changes = dict(changes)
     hide = changes.pop(HIDE_RATE, None)
+    api = {k: changes.pop(k) for k in list(changes) if k in ApiLimits.model_fields}
     org = entities.actor.organization_id
-    if changes:
-        await SettingsRepository(entities.service.store).update(
-            org, NAMESPACE, TutoringSettings, changes
-        )
-    if hide is not None:
-        await _set_rate_hidden(entities, bool(hide))
-    if changes or hide is not None:
+    repo = SettingsRepository(entities.service.store)
+    # Everything is validated before the first write, and each write is taken back if a later
+    # one fails: a bad value or a failing store changes nothing.
+    current = await repo.get(org, NAMESPACE, TutoringSettings)
+    merged = repo.validate(current, changes)
+    limits = await entities.service.limits.get(org)
+    new_limits = repo.validate(limits, api)
+    if not (changes or api or hide is not None):
+        return await read_settings(entities)
+    async with undo_on_failure() as undo:
         await entities.service.audit.record(
             entities.actor,
             "settings.update",
             at=entities.service.clock(),
-            fields=[*changes, *([HIDE_RATE] if hide is not None else [])],
+            fields=[*changes, *api, *([HIDE_RATE] if hide is not None else [])],
         )
+        if changes:
+            await repo.write(org, NAMESPACE, merged)
+            undo.push("settings", lambda: repo.write(org, NAMESPACE, current))
+        if api:
+            await entities.service.limits.update(org, new_limits.model_dump())
+            restore = limits.model_dump()
+            undo.push("api limits", lambda: entities.service.limits.update(org, restore))
+        if hide is not None:
+            await _set_rate_hidden(entities, bool(hide), undo)
     return await read_settings(entities)
 
 
@@ -123,17 +145,20 @@ async def _rate_hidden(entities: ActorEntities) -> bool:
     return mask is None or RATE_FIELD not in mask.visible([RATE_FIELD])
 
 
-async def _set_rate_hidden(entities: ActorEntities, hidden: bool) -> None:
+async def _set_rate_hidden(entities: ActorEntities, hidden: bool, undo: Undo) -> None:
     """Adds or removes the one field, keeping the rest of an organization's mask."""
     org = entities.actor.organization_id
     roles = await entities.service.roles.for_names(org, [TEACHER])
     if not roles:
         return
-    mask = roles[0].read_mask("teacher") or ReadMask(mode="whitelist")
+    before = roles[0].read_mask("teacher")
+    mask = before or ReadMask(mode="whitelist")
     listed = hidden if mask.mode == "blacklist" else not hidden
     fields = set(mask.fields) | {RATE_FIELD} if listed else set(mask.fields) - {RATE_FIELD}
     new_mask = ReadMask(mode=mask.mode, fields=tuple(sorted(fields)))
     await entities.service.roles.set_read_mask(org, TEACHER, "teacher", new_mask)
+    roles_repo = entities.service.roles
+    undo.push("teacher mask", lambda: roles_repo.set_read_mask(org, TEACHER, "teacher", before))
 
 
 async def teacher_rate_hidden(entities: ActorEntities) -> bool:

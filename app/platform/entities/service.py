@@ -15,6 +15,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.platform.actor import Actor
+from app.platform.api_limits import OrgLimits
 from app.platform.audit import AuditLog
 from app.platform.clock import Clock, system_clock
 from app.platform.entities.models import Entity, OrderKey, Page
@@ -30,6 +31,7 @@ from app.platform.permissions import Access, Action, RoleDefinition, RoleReposit
 from app.platform.permissions.access import ENTITIES_COLLECTION
 from app.platform.registry import EntityRegistry, EntityType
 from app.platform.store import DuplicateKey, IndexSpec, Store
+from app.platform.undo import register, undo_on_failure
 
 MAX_PAGE_SIZE = 100
 VERSION = "_v"
@@ -66,6 +68,7 @@ class EntityService:
         self.audit = AuditLog(store)
         self.collection = store.collection(ENTITIES_COLLECTION)
         self.jobs = JobService(store, clock=clock)
+        self.limits = OrgLimits(store)
 
     async def for_actor(self, actor: Actor) -> ActorEntities:
         access = await load_access(actor, self.roles, self.registry, self.collection)
@@ -192,11 +195,17 @@ class ActorEntities:
         self._check_writable(entity_type, Action.CREATE, reaching, data)
         entity_type.validate(values)
         await self._check_references(entity_type, values, from_caller=set(data))
-        try:
-            await self._col.insert_one(self._org, doc)
-        except DuplicateKey:
-            raise Conflict(f"Another {slug} already holds one of these unique values.") from None
-        await self._audit("create", slug, doc["_id"], values.keys(), now)
+        async with undo_on_failure():
+            await self._audit("create", slug, doc["_id"], values.keys(), now)
+            try:
+                await self._col.insert_one(self._org, doc)
+            except DuplicateKey:
+                raise Conflict(
+                    f"Another {slug} already holds one of these unique values."
+                ) from None
+            register(
+                f"created {slug}", lambda: self._col.delete_one(self._org, {"_id": doc["_id"]})
+            )
         return await self._present(slug, Action.READ, doc)
 
     async def update(
@@ -241,17 +250,23 @@ class ActorEntities:
         unset = {f"data.{k}": "" for k in changed if k not in merged}
         if unset:
             update["$unset"] = unset
-        try:
-            written = await self._col.find_one_and_update(
-                self._org,
-                {"_id": entity_id, "type": slug, VERSION: current.get(VERSION)},
-                update,
-            )
-        except DuplicateKey:
-            raise Conflict(f"Another {slug} already holds one of these unique values.") from None
-        if written is None:
-            raise Conflict(f"The {slug} was changed by someone else meanwhile; reload and retry.")
-        await self._audit("update", slug, entity_id, changed, now)
+        async with undo_on_failure():
+            await self._audit("update", slug, entity_id, changed, now)
+            try:
+                written = await self._col.find_one_and_update(
+                    self._org,
+                    {"_id": entity_id, "type": slug, VERSION: current.get(VERSION)},
+                    update,
+                )
+            except DuplicateKey:
+                raise Conflict(
+                    f"Another {slug} already holds one of these unique values."
+                ) from None
+            if written is None:
+                raise Conflict(
+                    f"The {slug} was changed by someone else meanwhile; reload and retry."
+                )
+            self._register_restore(slug, current, written)
         return await self._present(slug, Action.READ, written)
 
     async def view(self, entity: Entity) -> Entity | None:
@@ -292,17 +307,22 @@ class ActorEntities:
         ops = {op: dict(fields) for op, fields in update.items()}
         ops.setdefault("$set", {}).update({"updatedAt": now, "updatedBy": self.actor.user_id})
         ops.setdefault("$inc", {})[VERSION] = 1
-        written = await self._col.find_one_and_update(
-            self._org, {"_id": entity_id, "type": slug, **condition}, ops
-        )
-        if written is None:
-            return None
         changed = {
             path.removeprefix("data.").split(".")[0]
             for op, fields in update.items()
             for path in fields
         }
-        await self._audit("update", slug, entity_id, changed, now)
+        entry = await self._audit("update", slug, entity_id, changed, now)
+        try:
+            written = await self._col.find_one_and_update(
+                self._org, {"_id": entity_id, "type": slug, **condition}, ops
+            )
+        except BaseException:
+            await self._forget(entry)
+            raise
+        if written is None:
+            await self._forget(entry)
+            return None
         return await self._present(slug, Action.READ, written)
 
     async def internal_state(self, slug: str, entity_id: str) -> dict[str, Any] | None:
@@ -333,12 +353,16 @@ class ActorEntities:
                     "entities; remove or reassign those first.",
                     details={"referencedBy": sorted(used_by)},
                 )
-        deleted = await self._col.delete_one(
-            self._org, {"_id": entity_id, "type": slug, VERSION: current.get(VERSION)}
-        )
-        if not deleted:
-            raise Conflict(f"The {slug} was changed by someone else meanwhile; reload and retry.")
-        await self._audit("delete", slug, entity_id, (), _now(self.service.clock))
+        async with undo_on_failure():
+            await self._audit("delete", slug, entity_id, (), _now(self.service.clock))
+            deleted = await self._col.delete_one(
+                self._org, {"_id": entity_id, "type": slug, VERSION: current.get(VERSION)}
+            )
+            if not deleted:
+                raise Conflict(
+                    f"The {slug} was changed by someone else meanwhile; reload and retry."
+                )
+            register(f"deleted {slug}", lambda: self._col.insert_one(self._org, current))
         return entity_id
 
     # -- helpers ----------------------------------------------------------------------
@@ -434,7 +458,31 @@ class ActorEntities:
 
     async def _audit(
         self, action: str, slug: str, entity_id: str, fields: Iterable[str], at: datetime
-    ) -> None:
-        await self.service.audit.record(
+    ) -> str | None:
+        """Recorded before the write it describes (see ``AuditLog.record``)."""
+        return await self.service.audit.record(
             self.actor, action, at=at, entity_type=slug, entity_id=entity_id, fields=fields
         )
+
+    async def _forget(self, entry: str | None) -> None:
+        """Takes back the audit entry of a write that did not happen."""
+        if entry is not None:
+            await self.service.audit.discard(self._org, entry)
+
+    def _register_restore(
+        self, slug: str, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        """If the operation around this update fails, puts the data back -- unless someone
+        changed the entity since, whose write must not be lost (logged instead)."""
+
+        async def restore() -> None:
+            restored = await self._col.find_one_and_update(
+                self._org,
+                {"_id": after["_id"], "type": slug, VERSION: after.get(VERSION)},
+                {"$set": {"data": before["data"], "updatedAt": before["updatedAt"]},
+                 "$inc": {VERSION: 1}},
+            )  # fmt: skip
+            if restored is None:
+                raise Conflict(f"the {slug} {after['_id']} changed again; not restored")
+
+        register(f"updated {slug}", restore)

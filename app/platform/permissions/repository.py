@@ -29,10 +29,15 @@ class RoleRepository:
         )
         return matched == 0
 
-    async def set_read_mask(self, org: str, role: str, slug: str, mask: ReadMask) -> None:
-        await self._col.update_one(
-            org, {"name": role}, {"$set": {f"readMasks.{slug}": mask.model_dump(mode="json")}}
+    async def set_read_mask(self, org: str, role: str, slug: str, mask: ReadMask | None) -> None:
+        """Sets one type's read mask of a role; None removes it (the role sees no field)."""
+        path = f"readMasks.{slug}"
+        update = (
+            {"$unset": {path: ""}}
+            if mask is None
+            else {"$set": {path: mask.model_dump(mode="json")}}
         )
+        await self._col.update_one(org, {"name": role}, update)
 
 
 def _strip(doc: dict) -> dict:

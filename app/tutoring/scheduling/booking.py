@@ -2,8 +2,9 @@
 
 Order of checks in a booking: who may book for whom (the caller's own scope), then the time
 rules, then the pack, and only then the atomic claims on the teacher's and the student's time
-(the one step that decides races), the credit reservation, and the writes. Anything failing
-after the claims releases them.
+(the one step that decides races), the credit reservation, and the writes. Every write from
+the claims on runs inside ``undo_on_failure``: if any of them fails, the ones before it are
+taken back and nothing of the booking remains.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from bson import ObjectId
 from app.platform.calendar import Interval
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput, NotFound
+from app.platform.inputs import utc_datetime
+from app.platform.undo import undo_on_failure
 from app.tutoring.errors import InsufficientCredits, SchedulingRule
 from app.tutoring.jobs import schedule
 from app.tutoring.roles import ADMIN
@@ -56,8 +59,7 @@ SANE_RANGE = timedelta(days=5 * 366)
 
 
 def _aware(value: datetime, name: str, now: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise BadUserInput(f"{name} needs a UTC offset.", {name: "naive date-time"})
+    value = utc_datetime(value, name)
     if abs(value - now) > SANE_RANGE:
         raise BadUserInput(f"{name} must lie within five years of now.", {name: "out of range"})
     return value
@@ -93,14 +95,10 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
     hold = (
         None if req.entitlement_id else ctx.now + timedelta(minutes=ctx.settings.paymentHoldMinutes)
     )
-    claims = await ctx.claim(
-        req.teacher_id, req.student_id, session_id, start, end, expires_at=hold
-    )
-    reserved = False
-    try:
+    async with undo_on_failure():  # any failure below takes back every write above it
+        await ctx.claim(req.teacher_id, req.student_id, session_id, start, end, expires_at=hold)
         if req.entitlement_id:
             await credits.reserve(ctx.domain, req.entitlement_id, session_id, start)
-            reserved = True
         payment_id = None
         if hold is not None:  # pay before book: the session waits with a pending payment
             payment_id = await _create_payment(ctx, session_id, guardian_id, req.duration_minutes)
@@ -120,15 +118,12 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
             server_fields={k: v for k, v in server.items() if v is not None},
             entity_id=session_id,
         )
-    except BaseException:
-        await ctx.release(claims)
-        if reserved:
-            await credits.release(ctx.domain, req.entitlement_id or "", session_id)
-        raise
-    if hold is None:
-        await schedule.session_scheduled(ctx.domain, session_id, dict(created.data), ctx.settings)
-    else:
-        await schedule.session_on_hold(ctx.domain, session_id, hold)
+        if hold is None:
+            await schedule.session_scheduled(
+                ctx.domain, session_id, dict(created.data), ctx.settings
+            )
+        else:
+            await schedule.session_on_hold(ctx.domain, session_id, hold)
     return await _as_caller(entities, created)
 
 
@@ -195,24 +190,31 @@ async def reschedule_session(entities: ActorEntities, session_id: str, start: da
         raise SchedulingRule(reason)
     end = start + timedelta(minutes=session["duration"])
     old_claims = await ctx.claims_of(session, session_id)
-    claims = await ctx.claim(
-        session["teacherId"], session["studentId"], session_id, start, end, move=True
-    )
-    moved = await ctx.domain.atomic_update(
-        "session",
-        session_id,
-        condition={
-            "data.status": "scheduled",
-            "data.startTime": session["startTime"],
-            "data.rescheduleCount": session.get("rescheduleCount", 0),
-        },
-        update={"$set": {"data.startTime": start}, "$inc": {"data.rescheduleCount": 1}},
-    )
-    if moved is None:
-        await ctx.release(claims)
-        raise SchedulingRule("The session changed meanwhile; reload it and try again.")
-    await ctx.release(old_claims)  # exactly the claims held before: never a racer's new ones
-    await schedule.session_scheduled(ctx.domain, session_id, dict(moved.data), ctx.settings)
+    async with undo_on_failure():
+        await ctx.claim(
+            session["teacherId"], session["studentId"], session_id, start, end, move=True
+        )
+        moved = await ctx.domain.atomic_update(
+            "session",
+            session_id,
+            condition={
+                "data.status": "scheduled",
+                "data.startTime": session["startTime"],
+                "data.rescheduleCount": session.get("rescheduleCount", 0),
+            },
+            update={"$set": {"data.startTime": start}, "$inc": {"data.rescheduleCount": 1}},
+        )
+        if moved is None:
+            raise SchedulingRule("The session changed meanwhile; reload it and try again.")
+        ctx.revert_on_failure(
+            "session",
+            session_id,
+            session,
+            ["startTime", "rescheduleCount"],
+            {"data.status": "scheduled", "data.startTime": start},
+        )
+        await ctx.release(old_claims)  # exactly the claims held before: never a racer's new ones
+        await schedule.session_scheduled(ctx.domain, session_id, dict(moved.data), ctx.settings)
     return await entities.require("session", session_id)
 
 

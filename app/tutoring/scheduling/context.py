@@ -3,6 +3,8 @@ organization's settings, the clock and the calendars."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +13,10 @@ from app.platform.calendar import ResourceCalendar
 from app.platform.entities import ActorEntities
 from app.platform.errors import Conflict
 from app.platform.permissions import Action
+from app.platform.undo import register
 from app.tutoring.settings import TutoringSettings, load_settings
+
+log = logging.getLogger(__name__)
 
 # A claim older than this whose session does not exist was left by a crashed booking.
 ORPHAN_AFTER = timedelta(minutes=2)
@@ -45,6 +50,30 @@ class Scheduling:
         doc = {"_id": session_id, "type": "session", "data": session}
         roles = await self.entities.access.reaching_roles("session", Action.READ, doc)
         return frozenset(r.name for r in roles)
+
+    def revert_on_failure(
+        self,
+        slug: str,
+        entity_id: str,
+        before: dict[str, Any],
+        keys: Iterable[str],
+        condition: dict[str, Any],
+    ) -> None:
+        """If the operation fails later, puts ``keys`` back as they were in ``before``,
+        provided ``condition`` still holds (nobody has moved the entity on since)."""
+        keys = list(keys)
+        update: dict[str, dict[str, Any]] = {}
+        restored = {f"data.{k}": before[k] for k in keys if before.get(k) is not None}
+        absent = {f"data.{k}": "" for k in keys if before.get(k) is None}
+        if restored:
+            update["$set"] = restored
+        if absent:
+            update["$unset"] = absent
+
+        async def revert() -> None:
+            await self.domain.atomic_update(slug, entity_id, condition=condition, update=update)
+
+        register(f"{slug} {entity_id}", revert)
 
     async def claims_of(self, session: dict[str, Any], owner: str) -> list[tuple[str, str]]:
         """The (resource, claim id) pairs a session holds now."""
@@ -139,13 +168,17 @@ class Scheduling:
         return bool(orphans)
 
     async def prune(self, session: dict[str, Any]) -> None:
-        """Drops long-past intervals from the session's calendars (done at completion, so a
-        calendar holds little more than the future)."""
+        """Drops long-past intervals from the session's calendars (done after completion, so
+        a calendar holds little more than the future). Housekeeping: a failure is logged and
+        the next completion prunes instead."""
         for resource in (
             teacher_resource(session["teacherId"]),
             student_resource(session["studentId"]),
         ):
-            await self.calendar.prune(self.org, resource)
+            try:
+                await self.calendar.prune(self.org, resource)
+            except Exception:
+                log.warning("could not prune the calendar %s of %s", resource, self.org)
 
     async def confirm(self, claims: list[tuple[str, str]], expires_at: datetime | None) -> None:
         """Makes claims holds until ``expires_at``, or permanent (None)."""

@@ -14,6 +14,7 @@ from typing import Any
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import Conflict
 from app.platform.permissions import Action
+from app.platform.undo import undo_on_failure
 from app.tutoring.errors import InvalidTransition
 from app.tutoring.jobs import schedule
 from app.tutoring.roles import PAYMENT_OUTCOME_RESOURCE
@@ -30,23 +31,31 @@ from app.tutoring.scheduling.transitions import lapse_hold
 async def _settle(
     entities: ActorEntities, payment_id: str, outcome: str, fields: dict[str, Any]
 ) -> tuple[Scheduling, dict[str, Any]]:
-    """Moves an open payment to ``outcome``; repeating the same outcome is a no-op."""
+    """Moves an open payment to ``outcome``; repeating the same outcome is a no-op. Called
+    inside the operation's ``undo_on_failure``: if what follows fails, the payment is open
+    again, so the provider's retry of the same report can complete it."""
     entities.access.require_resource(PAYMENT_OUTCOME_RESOURCE, Action.UPDATE)
     await entities.require("payment", payment_id)
     ctx = await scheduling(entities, f"payment.{outcome}")
+    before = await ctx.state("payment", payment_id)
     values = {
         f"data.{k}": (ctx.now if v is _NOW else v) for k, v in fields.items() if v is not None
     }
-    await ctx.domain.atomic_update(
+    settled = await ctx.domain.atomic_update(
         "payment",
         payment_id,
         condition={"data.status": {"$in": ["pending", "processing"]}},
         update={"$set": {"data.status": outcome, **values}},
     )
+    if settled is not None:
+        keys = ["status", *(k.removeprefix("data.") for k in values)]
+        ctx.revert_on_failure("payment", payment_id, before, keys, {"data.status": outcome})
+        return ctx, {**before, **settled.data}
     payment = await ctx.state("payment", payment_id)
     if payment.get("status") != outcome:
         raise InvalidTransition(
-            f"A {payment.get('status')} payment cannot become {outcome}; record a new payment."
+            f"A {payment.get('status')} payment cannot become {outcome}; create a new payment "
+            "for the session or pack instead."
         )
     return ctx, payment
 
@@ -59,9 +68,10 @@ async def record_payment_succeeded(
 ) -> Entity:
     """Idempotent: recording the same success twice changes nothing more."""
     fields = {"paidAt": _NOW, "providerReference": provider_reference}
-    ctx, payment = await _settle(entities, payment_id, "paid", fields)
-    if payment.get("sessionId"):
-        await _confirm_session(ctx, payment["sessionId"], payment_id)
+    async with undo_on_failure():
+        ctx, payment = await _settle(entities, payment_id, "paid", fields)
+        if payment.get("sessionId"):
+            await _confirm_session(ctx, payment["sessionId"], payment_id)
     return await entities.require("payment", payment_id)
 
 
@@ -99,30 +109,43 @@ async def _confirm_session(ctx: Scheduling, session_id: str, payment_id: str) ->
     )
     if confirmed is None:
         return
+    ctx.revert_on_failure(
+        "session", session_id, session, ["status", "holdExpiresAt"], {"data.status": "scheduled"}
+    )
     await ctx.confirm(claims, None)
     await schedule.session_scheduled(ctx.domain, session_id, dict(confirmed.data), ctx.settings)
 
 
 async def record_payment_failed(entities: ActorEntities, payment_id: str, reason: str) -> Entity:
     fields = {"failedAt": _NOW, "failureReason": reason}
-    ctx, payment = await _settle(entities, payment_id, "failed", fields)
-    session_id = payment.get("sessionId")
-    session = await ctx.state("session", session_id) if session_id else {}
-    if session.get("status") == "pending_payment":
-        hold = ctx.now + timedelta(minutes=ctx.settings.paymentHoldMinutes)
-        if session.get("holdExpiresAt"):
-            hold = min(hold, session["holdExpiresAt"])
-        await ctx.domain.atomic_update(
-            "session",
-            session_id,
-            condition={"data.status": "pending_payment"},
-            update={"$set": {"data.holdExpiresAt": hold}},
-        )
-        for resource in (
-            teacher_resource(session["teacherId"]),
-            student_resource(session["studentId"]),
-        ):
-            for claim in await ctx.calendar.claims_of(ctx.org, resource, session_id):
-                await ctx.calendar.set_expiry(ctx.org, resource, claim.claim_id, hold)
-        await schedule.session_on_hold(ctx.domain, session_id, hold)
+    async with undo_on_failure():
+        ctx, payment = await _settle(entities, payment_id, "failed", fields)
+        session_id = payment.get("sessionId")
+        session = await ctx.state("session", session_id) if session_id else {}
+        if session.get("status") == "pending_payment" and session.get("paymentId") == payment_id:
+            await _shorten_hold(ctx, session_id, session)
     return await entities.require("payment", payment_id)
+
+
+async def _shorten_hold(ctx: Scheduling, session_id: str, session: dict[str, Any]) -> None:
+    """The session keeps its slot for at most ``paymentHoldMinutes`` more, for a retry."""
+    hold = ctx.now + timedelta(minutes=ctx.settings.paymentHoldMinutes)
+    if session.get("holdExpiresAt"):
+        hold = min(hold, session["holdExpiresAt"])
+    updated = await ctx.domain.atomic_update(
+        "session",
+        session_id,
+        condition={"data.status": "pending_payment"},
+        update={"$set": {"data.holdExpiresAt": hold}},
+    )
+    if updated is not None:
+        ctx.revert_on_failure(
+            "session", session_id, session, ["holdExpiresAt"], {"data.status": "pending_payment"}
+        )
+    for resource in (
+        teacher_resource(session["teacherId"]),
+        student_resource(session["studentId"]),
+    ):
+        for claim in await ctx.calendar.claims_of(ctx.org, resource, session_id):
+            await ctx.calendar.set_expiry(ctx.org, resource, claim.claim_id, hold)
+    await schedule.session_on_hold(ctx.domain, session_id, hold)

@@ -2,7 +2,9 @@
 
 Each operation loads the session through the caller's scope, asks the lifecycle table whether
 the move is allowed now, and then makes it with one conditional update on the status it saw,
-so two racing moves cannot both apply. Credits and calendar claims follow.
+so two racing moves cannot both apply. Credits and calendar claims follow, inside
+``undo_on_failure``: if any later write fails, the move and everything after it are taken
+back.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput
+from app.platform.undo import undo_on_failure
 from app.tutoring.errors import InsufficientCredits, InvalidTransition
 from app.tutoring.jobs import schedule
 from app.tutoring.scheduling import credits
@@ -47,7 +50,16 @@ async def _move(
         condition={"data.status": session["status"], "data.startTime": session["startTime"]},
         update=update,
     )
-    return moved is not None
+    if moved is None:
+        return False
+    ctx.revert_on_failure(
+        "session",
+        session_id,
+        session,
+        ["status", *fields],
+        {"data.status": target, "data.startTime": session["startTime"]},
+    )
+    return True
 
 
 async def _changed(ctx: Scheduling, session_id: str, action: str) -> InvalidTransition:
@@ -78,25 +90,35 @@ async def cancel_session(
         "cancelledAt": ctx.now,
         "holdExpiresAt": None,
     }
-    if not await _move(ctx, session_id, session, target, fields):
-        raise await _changed(ctx, session_id, "cancelled")
-    await ctx.release_session(session, session_id)
-    if session.get("entitlementId"):
-        await credits.release(ctx.domain, session["entitlementId"], session_id)
-    if session.get("paymentId"):
-        await ctx.domain.atomic_update(
-            "payment",
-            session["paymentId"],
-            condition={"data.status": {"$in": ["pending", "processing"]}},
-            update={
-                "$set": {
-                    "data.status": "failed",
-                    "data.failedAt": ctx.now,
-                    "data.failureReason": "The session was cancelled before payment.",
-                }
-            },
-        )
+    async with undo_on_failure():
+        if not await _move(ctx, session_id, session, target, fields):
+            raise await _changed(ctx, session_id, "cancelled")
+        await ctx.release_session(session, session_id)
+        if session.get("entitlementId"):
+            await credits.release(ctx.domain, session["entitlementId"], session_id)
+        if session.get("paymentId"):
+            await _close_payment(ctx, session["paymentId"])
     return await _reread(entities, ctx, session_id)
+
+
+async def _close_payment(ctx: Scheduling, payment_id: str) -> None:
+    """A payment still open for a cancelled session fails, so it cannot confirm it later."""
+    before = await ctx.state("payment", payment_id)
+    closed = await ctx.domain.atomic_update(
+        "payment",
+        payment_id,
+        condition={"data.status": {"$in": ["pending", "processing"]}},
+        update={
+            "$set": {
+                "data.status": "failed",
+                "data.failedAt": ctx.now,
+                "data.failureReason": "The session was cancelled before payment.",
+            }
+        },
+    )
+    if closed is not None:
+        keys = ("status", "failedAt", "failureReason")
+        ctx.revert_on_failure("payment", payment_id, before, keys, {"data.status": "failed"})
 
 
 async def lapse_hold(
@@ -116,26 +138,24 @@ async def start_session(entities: ActorEntities, session_id: str) -> Entity:
 
 
 async def complete_session(entities: ActorEntities, session_id: str, report: str) -> Entity:
-    """Completion needs the report and charges the pack once: the credit is taken first
-    (idempotent per session), then the status moves; if the move loses to a cancellation the
-    charge is refunded, if it loses to a concurrent completion it stands (that completion
-    found it already charged)."""
+    """Completion needs the report and charges the pack once. The status moves first (one
+    conditional update, so of racing completions exactly one proceeds), then the credit is
+    charged; if the charge fails (no credit left) the move is taken back."""
     if not report or not report.strip():
         raise BadUserInput("A session is completed with its report.", {"report": "is required"})
     ctx, session, target = await _begin(entities, session_id, "complete")
     entities.access.entity_type("session").validate(
         {**session, "reportContent": report}, reported={"reportContent"}
     )
-    pack = session.get("entitlementId")
-    charged = await credits.consume(ctx.domain, pack, session_id) if pack else False
     fields = {"reportContent": report, "reportSubmitted": True, "completedAt": ctx.now}
-    if not await _move(ctx, session_id, session, target, fields):
-        current = await ctx.state("session", session_id)
-        if charged and current["status"] != "completed":
-            await credits.refund(ctx.domain, pack, session_id)
-        raise InvalidTransition(f"The session became {current['status']} meanwhile.")
+    async with undo_on_failure():
+        if not await _move(ctx, session_id, session, target, fields):
+            raise await _changed(ctx, session_id, "completed")
+        pack = session.get("entitlementId")
+        if pack:
+            await credits.consume(ctx.domain, pack, session_id)
+        await schedule.session_completed(ctx.domain, session_id, ctx.now)
     await ctx.prune(session)
-    await schedule.session_completed(ctx.domain, session_id, ctx.now)
     return await _reread(entities, ctx, session_id)
 
 
@@ -143,15 +163,16 @@ async def mark_no_show(entities: ActorEntities, session_id: str) -> Entity:
     """A missed session is charged like a held one when the pack allows (the credit was
     reserved for it); otherwise its reservation is released."""
     ctx, session, target = await _begin(entities, session_id, "no_show")
-    if not await _move(ctx, session_id, session, target, {}):
-        raise await _changed(ctx, session_id, "marked as a no-show")
-    pack = session.get("entitlementId")
-    if pack:
-        try:
-            await credits.consume(ctx.domain, pack, session_id)
-        except InsufficientCredits:
-            await credits.release(ctx.domain, pack, session_id)
-    await ctx.release_session(session, session_id)
+    async with undo_on_failure():
+        if not await _move(ctx, session_id, session, target, {}):
+            raise await _changed(ctx, session_id, "marked as a no-show")
+        pack = session.get("entitlementId")
+        if pack:
+            try:
+                await credits.consume(ctx.domain, pack, session_id)
+            except InsufficientCredits:
+                await credits.release(ctx.domain, pack, session_id)
+        await ctx.release_session(session, session_id)
     return await _reread(entities, ctx, session_id)
 
 
