@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.platform.auth import ClaimNames
@@ -25,9 +25,31 @@ class Settings(BaseSettings):
     auth_claim_roles: str = "roles"
     auth_role_prefix: str = "org:"
     tutoring_env: Literal["development", "production"] = "development"
+    graphql_max_cost: int = Field(default=10_000, ge=1)
+    graphql_max_nodes: int = Field(default=20_000, ge=1)
+    graphql_timeout_seconds: float = Field(default=10.0, gt=0)
+    rate_limit_user_per_minute: int = Field(default=600, ge=0)
+    rate_limit_org_per_minute: int = Field(default=6000, ge=0)
     agent_base_url: str | None = None
     agent_model: str | None = None
     agent_api_key: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    otel_exporter_otlp_endpoint: str | None = None
+    startup_timeout_seconds: float = Field(default=30.0, ge=0)
+    tutoring_orgs: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def orgs(self) -> list[str]:
+        """``TUTORING_ORGS``: organizations to install the pack into at start."""
+        return [o.strip() for o in (self.tutoring_orgs or "").split(",") if o.strip()]
 
     @property
     def claim_names(self) -> ClaimNames:
@@ -58,3 +80,35 @@ class Settings(BaseSettings):
                 "the provider for other applications would be accepted"
             ]
         return []
+
+
+# How to fix each kind of bad value, for the one-line refusal at start.
+_HINTS = {
+    "literal_error": "use one of the listed values",
+    "string_too_short": "use a longer value",
+    "int_parsing": "use a whole number",
+    "float_parsing": "use a number",
+    "greater_than_equal": "use a larger number",
+    "less_than_equal": "use a smaller number",
+    "greater_than": "use a larger number",
+}
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or ``ConfigurationProblem`` with one line per bad
+    variable naming it and what to do (never a pydantic traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "(settings)"
+            hint = _HINTS.get(error["type"], "fix or unset it")
+            lines.append(f"{name} is invalid: {error['msg']}; {hint}.")
+        raise ConfigurationProblem(lines) from None
+
+
+class ConfigurationProblem(Exception):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines

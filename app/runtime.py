@@ -6,8 +6,12 @@ wiring of their own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from arq.connections import ArqRedis
 
@@ -17,6 +21,7 @@ from app.platform.clock import Clock, system_clock
 from app.platform.entities import EntityService
 from app.platform.packs import ensure_indexes
 from app.platform.queue import ArqQueue, EmbeddedRedis, connect
+from app.platform.ratelimit import RateLimiter
 from app.platform.store import Store, open_store
 from app.tutoring.pack import PACKS
 
@@ -36,15 +41,27 @@ class Runtime:
     actors: ActorResolver
     redis: ArqRedis | None = None
     embedded_redis: EmbeddedRedis | None = None
+    rate_limiter: RateLimiter | None = None
 
     async def attach_queue(self) -> None:
-        """Connects the job service to Redis: ``REDIS_URL``, or an embedded server."""
+        """Connects the job service to Redis: ``REDIS_URL``, or an embedded server. An
+        unreachable Redis is retried for ``STARTUP_TIMEOUT_SECONDS``, then refused."""
         url = self.settings.redis_url
         if not url:
             self.embedded_redis = await EmbeddedRedis().start()
             url = self.embedded_redis.url
-        self.redis = await connect(url)
+        self.redis = await until_reachable(
+            lambda: connect(url, retries=0),
+            "Redis at REDIS_URL",
+            "check the URL and that Redis is running",
+            self.settings.startup_timeout_seconds,
+        )
         self.entities.jobs.queue = ArqQueue(self.redis, self.entities.clock)
+        self.rate_limiter = RateLimiter(
+            self.redis,
+            per_user=self.settings.rate_limit_user_per_minute,
+            per_org=self.settings.rate_limit_org_per_minute,
+        )
 
     async def redis_ok(self) -> bool | None:
         if self.redis is None:
@@ -55,11 +72,38 @@ class Runtime:
             return False
 
     async def close(self) -> None:
+        await self.verifier.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         if self.embedded_redis is not None:
             await self.embedded_redis.stop()
         await self.store.close()
+
+
+T = TypeVar("T")
+
+
+async def until_reachable(
+    attempt: Callable[[], Awaitable[T]], what: str, fix: str, wait_seconds: float
+) -> T:
+    """Retries ``attempt`` with backoff (0.5 s doubling to 5 s) for ``wait_seconds``, then
+    refuses to start with one line: a dependency still starting (compose, Kubernetes) is
+    waited for; one that is wrongly configured is named."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            reason = type(exc).__name__
+            if time.monotonic() + delay > deadline:
+                raise ConfigurationError(
+                    f"{what} is unreachable after {wait_seconds:g} s ({reason}): {fix}; "
+                    "STARTUP_TIMEOUT_SECONDS sets how long to wait."
+                ) from None
+            log.warning("%s is unreachable (%s); retrying in %.1f s", what, reason, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def build_runtime(
@@ -73,7 +117,21 @@ async def build_runtime(
     problems = settings.auth_problems() + settings.production_problems()
     if problems:
         raise ConfigurationError("Refusing to start: " + "; ".join(problems))
-    store = store or open_store(settings.mongodb_url, settings.mongodb_db)
+    if store is None:
+        timeout_ms = int(min(5.0, max(settings.startup_timeout_seconds, 0.2)) * 1000)
+        store = open_store(settings.mongodb_url, settings.mongodb_db, timeout_ms=timeout_ms)
+
+        async def reachable() -> Store:
+            if not await store.ping():
+                raise ConnectionError("no answer to ping")
+            return store
+
+        await until_reachable(
+            reachable,
+            "MongoDB at MONGODB_URL",
+            "check the URL and that the server (a replica set member) is running",
+            settings.startup_timeout_seconds,
+        )
     await ensure_indexes(store, list(PACKS.values()))
     verifier = TokenVerifier(
         dev_secret=settings.auth_dev_secret,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import uvicorn
 
 from app.config import Settings
 from app.graphql.app import create_app
+from app.graphql.server import server_config
 from app.platform.auth import mint_dev_token
 from app.platform.entities import EntityService
 from app.platform.packs import ensure_indexes
@@ -107,9 +109,7 @@ async def api(store, clock, world):
     settings = Settings(auth_dev_secret=DEV_SECRET)
     runtime = await build_runtime(settings, store=store, clock=clock)
     runtime.entities = world.service  # share the world's service (same store and clock)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=0, log_level="warning")
-    )
+    server = uvicorn.Server(server_config(create_app(runtime), "127.0.0.1", 0, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
@@ -180,3 +180,50 @@ async def w(world):
 
     await prepare(world)
     return world
+
+
+# -- no personal data in logs ------------------------------------------------------------------
+
+# Values of the test and demo data that are personal: names, phones, emails, notes, addresses.
+PERSONAL = (
+    "@example.com",
+    "+1 555",
+    "internal note",
+    "teacher-only note",
+    "guardian note",
+    "draft report",
+    "1 Main St",
+    "Turing",
+    "Tesla",
+    "Gauss",
+    "Galois",
+    "word problems",
+)
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.lines.append(f"{record.name}: {text}")
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs():
+    """Every test's logs, at the INFO level the service runs with, hold none of the personal
+    values of the data it used."""
+    handler = _Lines()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+    leaks = [line for line in handler.lines if any(p in line for p in PERSONAL)]
+    assert not leaks, "personal data in logs:\n" + "\n".join(leaks[:5])

@@ -41,6 +41,7 @@ async def _round_trips(api, n, role):
 @pytest.mark.parametrize("role", ["admin", "teacher", "guardian"])
 async def test_round_trips_equal_for_5_and_50_sessions(api, role):
     await _add_sessions(api.world, 60)
+    await _round_trips(api, 1, role)  # per-organization caches are filled once, not per page
     small, edges5 = await _round_trips(api, 5, role)
     large, edges50 = await _round_trips(api, 50, role)
     assert len(edges5) == 5 and len(edges50) == 50

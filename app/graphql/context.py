@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
+from app.graphql.limits import RequestLimits
 from app.platform.actor import Actor
 from app.platform.entities import ActorEntities, Entity
 from app.runtime import Runtime
@@ -37,6 +38,7 @@ class Context:
     actor: Actor
     entities: ActorEntities
     request_id: str
+    limits: RequestLimits
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

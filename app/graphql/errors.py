@@ -23,6 +23,7 @@ _LIMIT_MESSAGES = (
     re.compile(r"exceeds maximum operation depth"),
     re.compile(r"aliases found\. Allowed:"),
     re.compile(r"Document contains more than \d+ tokens"),
+    re.compile(r"Maximum introspection depth exceeded"),
 )
 
 

@@ -31,6 +31,7 @@ async def connection(
     page = await entities.query(
         slug, where=where, search=search, order_by=order_by, first=first, after=after
     )
+    info.context.limits.charge(len(page.items) + 1)
 
     async def count() -> int:
         return await entities.count(slug, where=where, search=search)

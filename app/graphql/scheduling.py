@@ -61,6 +61,10 @@ class OrganizationSettings:
     )
     expiryWarningDays: list[int]
     hideHourlyRateFromTeachers: bool
+    maxQueryCost: int | None = strawberry.field(
+        description="This organization's query cost limit; null: the service's "
+        "(GRAPHQL_MAX_COST), which is also the ceiling"
+    )
 
 
 @strawberry.input
@@ -86,6 +90,7 @@ class OrganizationSettingsInput:
     lowCreditsThreshold: int | None = strawberry.UNSET
     expiryWarningDays: list[int] | None = strawberry.UNSET
     hideHourlyRateFromTeachers: bool | None = strawberry.UNSET
+    maxQueryCost: int | None = strawberry.UNSET
 
 
 @strawberry.input

@@ -1,23 +1,30 @@
-"""The schema, with Strawberry's own query limits and our error codes."""
+"""The schema, with the query limits, caches and error codes every operation goes through."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql import GraphQLError
+from strawberry.extensions import MaxTokensLimiter, ValidationCache
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionResult
 
 from app.graphql.agent import AgentMutation, AgentQuery
 from app.graphql.errors import ErrorCodes
+from app.graphql.limits import (
+    MAX_TOKENS,
+    CachedParse,
+    CostLimit,
+    DocumentLimits,
+    is_read,
+    limits_of,
+    within_budget,
+)
 from app.graphql.mutations import CoreMutation
 from app.graphql.queries import CoreQuery
 from app.graphql.scheduling import JobsQuery, SchedulingMutation, SchedulingQuery
-
-MAX_DEPTH = 12
-MAX_ALIASES = 20
-MAX_TOKENS = 4000
-
+from app.platform.errors import QueryTooComplex
 
 Query = merge_types("Query", (CoreQuery, SchedulingQuery, JobsQuery, AgentQuery))
 Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation, AgentMutation))
@@ -27,14 +34,39 @@ class _Schema(strawberry.Schema):
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Logged by ``ErrorCodes`` when unexpected; expected errors are not noise."""
 
+    async def execute(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> ExecutionResult:
+        """Reads run within the caller's time budget (see ``limits.is_read``)."""
+        limits = limits_of(context_value)
+        operation_name = kwargs.get("operation_name")
+        seconds = limits.seconds if limits and is_read(query, operation_name) else None
+        run = super().execute(query, variable_values, context_value, *args, **kwargs)
+        result = await within_budget(seconds, run)
+        if result is not None:
+            return result
+        message = (
+            f"The operation took longer than its {seconds:g} s budget and was stopped; ask "
+            "for fewer items or split it into smaller operations."
+        )
+        error = GraphQLError(message, extensions={"code": str(QueryTooComplex.code)})
+        return ExecutionResult(data=None, errors=[error], extensions={})
+
 
 schema = _Schema(
     query=Query,
     mutation=Mutation,
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        CachedParse,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        DocumentLimits,
+        lambda: ValidationCache(maxsize=128),
+        CostLimit,
         ErrorCodes,
     ],
 )

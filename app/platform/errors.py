@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    RATE_LIMITED = "RATE_LIMITED"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     INTERNAL = "INTERNAL"
 
 
@@ -78,3 +80,19 @@ class BadUserInput(AppError):
 
 class Conflict(AppError):
     code = ErrorCode.CONFLICT
+
+
+class QueryTooComplex(AppError):
+    """An operation over a cost, depth, size, node or time limit: ask for less."""
+
+    code = ErrorCode.QUERY_TOO_COMPLEX
+
+
+class RateLimited(AppError):
+    """Too many requests in a window; ``retry_after`` seconds until the next one may pass."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, details={"retryAfter": retry_after})
+        self.retry_after = retry_after

@@ -47,8 +47,11 @@ class ArqQueue:
         return status is not JobStatus.not_found
 
 
-async def connect(url: str) -> ArqRedis:
-    return await create_pool(RedisSettings.from_dsn(url))
+async def connect(url: str, *, retries: int = 5) -> ArqRedis:
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = retries
+    settings.conn_timeout = 2
+    return await create_pool(settings)
 
 
 def _free_port() -> int:

@@ -8,7 +8,7 @@ field links an entity to a signed-in user.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.platform.errors import BadUserInput
+from app.platform.inputs import utc_datetime
 from app.platform.store import Store
 
 TYPES_COLLECTION = "entity_types"
@@ -83,10 +84,10 @@ class EntityType(BaseModel):
                     errors[name] = "must be an ISO 8601 date-time with a UTC offset"
                     continue
             if isinstance(value, datetime):
-                if value.tzinfo is None:
-                    errors[name] = "must carry a UTC offset"
-                    continue
-                out[name] = value.astimezone(UTC)
+                try:
+                    out[name] = utc_datetime(value, name)
+                except BadUserInput as exc:
+                    errors[name] = exc.fields[name]
             else:
                 errors[name] = "must be an ISO 8601 date-time with a UTC offset"
         if errors:

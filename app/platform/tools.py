@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 
 from app.platform.entities import ActorEntities
 from app.platform.errors import AppError, BadUserInput, ErrorCode
+from app.platform.inputs import check_json
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Toolbox:
                     "Tool arguments must be a JSON object.", {"arguments": "not an object"}
                 )
             args = dict(arguments or {})
+            check_json(args, name="arguments")
             errors = {
                 ".".join(map(str, e.absolute_path)) or "(arguments)": e.message
                 for e in Draft202012Validator(tool.parameters).iter_errors(args)

@@ -57,7 +57,10 @@ class Node:
 async def load_one(info: Info, slug: str, entity_id: Any) -> Entity | None:
     if not isinstance(entity_id, str):
         return None
-    return await info.context.loaders.of(slug).load(entity_id)
+    entity = await info.context.loaders.of(slug).load(entity_id)
+    if entity is not None:
+        info.context.limits.charge(1)
+    return entity
 
 
 def relation(slug: str) -> list[Scoped]:

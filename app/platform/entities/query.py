@@ -16,6 +16,7 @@ from typing import Any
 
 from app.platform.entities.models import OrderKey
 from app.platform.errors import BadUserInput, Forbidden
+from app.platform.inputs import utc_datetime
 from app.platform.registry import EntityType
 
 OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "exists", "contains")
@@ -52,8 +53,8 @@ def _scalar(entity_type: EntityType, name: str, value: Any) -> Any:
                     f"Filter value for {name!r} must be an ISO 8601 date-time.",
                     {name: "not a date-time"},
                 ) from None
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise BadUserInput(f"{name!r} needs a UTC offset.", {name: "naive date-time"})
+        if isinstance(value, datetime):
+            value = utc_datetime(value, name)
     return value
 
 

@@ -66,8 +66,12 @@ class _MongoRaw:
 class MongoStore:
     persistent = True
 
-    def __init__(self, url: str, db_name: str) -> None:
-        self._client: AsyncMongoClient = AsyncMongoClient(url, tz_aware=True)
+    def __init__(self, url: str, db_name: str, *, timeout_ms: int = 5000) -> None:
+        # Fail a call after a few seconds without a reachable server rather than PyMongo's
+        # default 30 s: requests answer, /readyz turns 503, start-up retries visibly.
+        self._client: AsyncMongoClient = AsyncMongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+        )
         self._db = self._client[db_name]
         self.stats = StoreStats()
         self._collections: dict[str, Collection] = {}

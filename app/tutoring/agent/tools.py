@@ -9,6 +9,7 @@ from typing import Any
 
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput
+from app.platform.inputs import utc_datetime
 from app.platform.tools import Tool, Toolbox
 from app.tutoring.entity_types import ENTITY_TYPES
 from app.tutoring.scheduling import booking, transitions
@@ -42,9 +43,10 @@ def as_json(entity: Entity | None) -> dict[str, Any] | None:
 
 def _when(value: str, name: str) -> datetime:
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise BadUserInput(f"{name} must be an ISO 8601 date-time.", {name: "invalid"}) from None
+    return utc_datetime(parsed, name)
 
 
 async def _query(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
