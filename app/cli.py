@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
 
-from app.config import Settings
+from app.config import ConfigurationProblem, Settings, load_settings
+from app.platform import logs
 from app.platform.auth import mint_dev_token
 from app.platform.errors import Unauthenticated
 from app.platform.packs import install_pack
@@ -28,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help=f"seed the {DEMO_ORG!r} org first")
+    serve.add_argument(
+        "--org",
+        action="append",
+        default=[],
+        dest="orgs",
+        metavar="ORG",
+        help="install the tutoring pack into ORG at start (repeatable; also TUTORING_ORGS)",
+    )
 
     serve.add_argument(
         "--no-worker",
@@ -76,7 +85,19 @@ def _dev_tokens(settings: Settings, org: str) -> list[str]:
 
 async def _install(runtime: Runtime, org: str, pack: str) -> None:
     types = await install_pack(runtime.store, org, PACKS[pack])
-    print(f"pack {pack!r} installed in {org!r}: {', '.join(t.slug for t in types)}")
+    print(f"pack {pack!r} installed in {org!r}: {', '.join(t.slug for t in types)}", flush=True)
+
+
+def _needs_shared_store(runtime: Runtime, command: str) -> None:
+    """Commands that write for a server refuse the in-memory store: what they wrote would
+    vanish with this process, unseen by any server."""
+    if runtime.store.persistent:
+        return
+    raise ConfigurationError(
+        f"`tutoring {command}` would write to this command's own in-memory store, which no "
+        "server sees: set MONGODB_URL, or use `tutoring serve --org ORG` (TUTORING_ORGS), or "
+        "call installPack over the API as the organization's admin."
+    )
 
 
 async def _seed(runtime: Runtime, org: str) -> None:
@@ -87,31 +108,43 @@ async def _seed(runtime: Runtime, org: str) -> None:
 
 
 async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
-    import uvicorn
-
     from app.graphql.app import create_app
+    from app.graphql.server import Server, server_config
 
+    for org in dict.fromkeys([*runtime.settings.orgs, *args.orgs]):
+        await _install(runtime, org, "tutoring")
     if args.demo:
         await _seed(runtime, DEMO_ORG)
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql (paste a token into Headers)")
-    config = uvicorn.Config(create_app(runtime), host=args.host, port=args.port, log_level="info")
+    # Redis counts rate limits across API processes and carries jobs to the worker.
+    await runtime.attach_queue()
+    config = server_config(
+        create_app(runtime), args.host, args.port, log_level=runtime.settings.log_level.lower()
+    )
     worker = None
     if not args.no_worker and not runtime.store.persistent:
         from workers.settings import worker_for
 
-        await runtime.attach_queue()
-        worker = asyncio.create_task(worker_for(runtime).async_run())
+        # uvicorn handles the signals; the worker stops when the server does.
+        worker = asyncio.create_task(worker_for(runtime, handle_signals=False).async_run())
         print("job worker running in this process (in-memory store)", flush=True)
     try:
-        await uvicorn.Server(config).serve()
+        await Server(config).serve()
     finally:
         if worker is not None:
             worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
 
 
 async def _work(runtime: Runtime) -> None:
     from workers.settings import worker_for
 
+    if not runtime.store.persistent:
+        raise ConfigurationError(
+            "`tutoring worker` needs the store the API uses (MONGODB_URL): on the in-memory "
+            "store it would see no API data. `tutoring serve` runs a worker in-process instead."
+        )
     await runtime.attach_queue()
     await worker_for(runtime).async_run()
 
@@ -138,38 +171,53 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
         elif args.command == "mcp":
             await _mcp(runtime, args)
         elif args.command == "install-pack":
+            _needs_shared_store(runtime, args.command)
             await _install(runtime, args.org, args.pack)
         elif args.command == "seed-demo":
+            _needs_shared_store(runtime, args.command)
             await _seed(runtime, args.org)
     finally:
         await runtime.close()
 
 
+def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.tutoring_env == "production":
+        print(
+            "dev-token is refused in production: tokens come from the identity provider.",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.auth_dev_secret:
+        print("AUTH_DEV_SECRET is unset; dev tokens are refused.", file=sys.stderr)
+        return 2
+    token = mint_dev_token(
+        settings.auth_dev_secret,
+        org=args.org,
+        user=args.user,
+        roles=args.roles,
+        ttl_seconds=args.ttl,
+        claims=settings.claim_names,
+    )
+    print(token)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # Logs go to stderr: for `tutoring mcp`, stdout carries the protocol.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     if args.command == "export-schema":
         from app.graphql.schema import export_sdl
 
         sys.stdout.write(export_sdl())
         return 0
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except ConfigurationProblem as exc:
+        print("\n".join(exc.lines), file=sys.stderr)
+        return 2
+    # Logs go to stderr: for `tutoring mcp`, stdout carries the protocol.
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "dev-token":
-        if not settings.auth_dev_secret:
-            print("AUTH_DEV_SECRET is unset; dev tokens are refused.", file=sys.stderr)
-            return 2
-        print(
-            mint_dev_token(
-                settings.auth_dev_secret,
-                org=args.org,
-                user=args.user,
-                roles=args.roles,
-                ttl_seconds=args.ttl,
-                claims=settings.claim_names,
-            )
-        )
-        return 0
+        return _dev_token(settings, args)
     try:
         asyncio.run(_run(args, settings))
     except ConfigurationError as exc:
@@ -178,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Unauthenticated as exc:
         print(exc.message, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -30,17 +30,17 @@ class Sender(Protocol):
 
 
 class LoggingSender:
-    """The development sender: writes each message to the log."""
+    """The development sender: logs that a message went out. Only ids and the template's
+    name: its variables hold names and times meant for the recipient, not for logs."""
 
     async def send(self, message: Mapping[str, Any]) -> None:
         log.info(
-            "message %s to %s %s via %s: %s %s",
+            "message %s to %s %s via %s: %s",
             message["idempotencyKey"],
             message["recipientType"],
             message["recipientId"],
             message["channel"],
             message["template"],
-            message["variables"],
         )
 
 

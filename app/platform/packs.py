@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from app.platform.audit import AUDIT_INDEXES
 from app.platform.calendar import CALENDAR_INDEXES
 from app.platform.entities.service import ENTITY_INDEXES, ActorEntities
+from app.platform.errors import Forbidden
 from app.platform.jobs import JOB_INDEXES
 from app.platform.org_settings import SETTINGS_INDEXES
 from app.platform.outbox import MESSAGE_INDEXES
@@ -23,6 +24,8 @@ from app.platform.store import IndexSpec, Store
 
 PACKS_COLLECTION = "packs"
 PACK_RESOURCE = "pack"
+# The platform's bootstrap policy: this token role may install the first pack of an org.
+BOOTSTRAP_ROLE = "admin"
 
 PLATFORM_INDEXES: tuple[IndexSpec, ...] = (
     *ENTITY_INDEXES,
@@ -108,10 +111,23 @@ async def install_pack(store: Store, org: str, pack: Pack) -> list[EntityType]:
     return [installed[t.slug] for t in pack.entity_types]
 
 
+async def installed_packs(store: Store, org: str) -> list[str]:
+    return [d["slug"] for d in await store.collection(PACKS_COLLECTION).find(org)]
+
+
 async def install_pack_as(entities: ActorEntities, pack: Pack) -> list[EntityType]:
-    """``install_pack`` for a caller: needs ``create`` on the ``pack`` resource (admins)."""
-    entities.access.require_resource(PACK_RESOURCE, Action.CREATE)
-    types = await install_pack(entities.service.store, entities.actor.organization_id, pack)
+    """``install_pack`` for a caller: needs ``create`` on the ``pack`` resource, which the
+    organization's installed roles grant (admins) -- or, for an organization that has no
+    pack yet and so no roles at all, the platform's own bootstrap policy: a verified token
+    whose roles include ``admin`` for that organization. Without it a new organization could
+    never be onboarded, since the admin role is itself installed by a pack."""
+    org = entities.actor.organization_id
+    store = entities.service.store
+    if not entities.access.allows(PACK_RESOURCE, Action.CREATE):
+        bootstrap = BOOTSTRAP_ROLE in entities.actor.roles and not await installed_packs(store, org)
+        if not bootstrap:
+            raise Forbidden(f"Your role may not {Action.CREATE} {PACK_RESOURCE}.")
+    types = await install_pack(store, org, pack)
     await entities.service.audit.record(
         entities.actor, "pack.install", at=entities.service.clock(), extra={"pack": pack.slug}
     )
