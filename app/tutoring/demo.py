@@ -46,10 +46,10 @@ async def seed_demo(service: EntityService, org: str) -> bool:
     system = await service.for_actor(Actor.system(org, "seed-demo"))
     if await system.count("teacher", where={"userId": "demo-teacher-tom"}):
         return False
-    # Remind two days ahead, so the first demo sessions' reminders are due at once and show
-    # up in the outbox while you look.
+    # Remind five days ahead: the first demo sessions lie two to four days ahead (after a
+    # weekend), so their reminders are due at once and show up within seconds, any time of day.
     await SettingsRepository(service.store).update(
-        org, NAMESPACE, TutoringSettings, {"reminderLeadMinutes": 48 * 60}
+        org, NAMESPACE, TutoringSettings, {"reminderLeadMinutes": 5 * 24 * 60}
     )
     now = service.clock()
     tom = await system.create(
