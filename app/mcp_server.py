@@ -35,7 +35,7 @@ def build_server(runtime: Runtime, token: str) -> Server[Any]:
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         try:
-            actor = await runtime.actors.resolve(runtime.verifier.verify(token))
+            actor = await runtime.actors.resolve(await runtime.verifier.verify(token))
         except Unauthenticated as exc:
             result = {"ok": False, "error": exc.to_dict()}
         else:
@@ -51,7 +51,7 @@ def build_server(runtime: Runtime, token: str) -> Server[Any]:
 
 
 async def serve_stdio(runtime: Runtime, token: str) -> None:
-    runtime.verifier.verify(token)  # refuse to start with a bad token
+    await runtime.verifier.verify(token)  # refuse to start with a bad token
     server = build_server(runtime, token)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())

@@ -36,10 +36,10 @@ def _claims(**over):
     return {k: v for k, v in base.items() if v is not None}
 
 
-def test_dev_token_round_trip():
+async def test_dev_token_round_trip():
     verifier = TokenVerifier(dev_secret=SECRET)
     token = mint_dev_token(SECRET, org="org-a", user="u-g1", roles=["guardian"])
-    identity = verifier.verify(token)
+    identity = await verifier.verify(token)
     assert (identity.user_id, identity.organization_id, identity.roles) == (
         "u-g1",
         "org-a",
@@ -61,28 +61,30 @@ def test_dev_token_round_trip():
         jwt.encode(_claims(), key=None, algorithm="none"),
     ],
 )
-def test_bad_tokens_are_unauthenticated(token):
+async def test_bad_tokens_are_unauthenticated(token):
     with pytest.raises(Unauthenticated) as err:
-        TokenVerifier(dev_secret=SECRET).verify(token)
+        await TokenVerifier(dev_secret=SECRET).verify(token)
     assert err.value.code is ErrorCode.UNAUTHENTICATED
     assert err.value.message == "The bearer token is missing, invalid or expired."
 
 
-def test_dev_tokens_refused_without_secret():
+async def test_dev_tokens_refused_without_secret():
     token = mint_dev_token(SECRET, org="org-a", user="u", roles=["admin"])
     with pytest.raises(Unauthenticated):
-        TokenVerifier(dev_secret=None).verify(token)
+        await TokenVerifier(dev_secret=None).verify(token)
 
 
-def test_system_role_cannot_be_claimed():
-    identity = TokenVerifier(dev_secret=SECRET).verify(_hs(_claims(roles=["system", "admin"])))
+async def test_system_role_cannot_be_claimed():
+    identity = await TokenVerifier(dev_secret=SECRET).verify(
+        _hs(_claims(roles=["system", "admin"]))
+    )
     assert identity.roles == frozenset({"admin"})
 
 
-def test_configurable_claims_accept_clerk_org_role():
+async def test_configurable_claims_accept_clerk_org_role():
     names = ClaimNames(user="sub", organization="org_id", roles="org_role")
     token = _hs({**_claims(roles=None), "org_role": "org:admin"})
-    identity = TokenVerifier(dev_secret=SECRET, claims=names).verify(token)
+    identity = await TokenVerifier(dev_secret=SECRET, claims=names).verify(token)
     assert identity.roles == frozenset({"admin"})
 
 
@@ -109,12 +111,13 @@ def jwks_server():
     server.shutdown()
 
 
-def test_rs256_through_jwks(jwks_server):
+async def test_rs256_through_jwks(jwks_server):
     key, url = jwks_server
     verifier = TokenVerifier(jwks_url=url, issuer="https://idp.test", audience="tutoring")
+    await verifier.start()
     claims = _claims(iss="https://idp.test", aud="tutoring")
     good = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
-    assert verifier.verify(good).user_id == "u-t1"
+    assert (await verifier.verify(good)).user_id == "u-t1"
     wrong_aud = jwt.encode(
         {**claims, "aud": "other"}, key, algorithm="RS256", headers={"kid": "k1"}
     )
@@ -123,10 +126,11 @@ def test_rs256_through_jwks(jwks_server):
     )
     for token in (wrong_aud, wrong_iss):
         with pytest.raises(Unauthenticated):
-            verifier.verify(token)
+            await verifier.verify(token)
+    await verifier.aclose()
 
 
-def test_hs256_is_not_accepted_when_only_jwks_is_configured(jwks_server):
+async def test_hs256_is_not_accepted_when_only_jwks_is_configured(jwks_server):
     """Algorithm confusion: an HS256 token signed with the public key must not pass."""
     key, url = jwks_server
     pem = key.public_key().public_bytes(
@@ -141,8 +145,11 @@ def test_hs256_is_not_accepted_when_only_jwks_is_configured(jwks_server):
     signing_input = header + "." + b64(json.dumps(claims).encode())
     signature = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
     forged = f"{signing_input}.{b64(signature)}"
+    verifier = TokenVerifier(jwks_url=url, issuer="https://idp.test", audience="tutoring")
+    await verifier.start()
     with pytest.raises(Unauthenticated):
-        TokenVerifier(jwks_url=url, issuer="https://idp.test", audience="tutoring").verify(forged)
+        await verifier.verify(forged)
+    await verifier.aclose()
 
 
 def test_jwks_without_issuer_and_audience_is_refused(jwks_server):
@@ -152,31 +159,35 @@ def test_jwks_without_issuer_and_audience_is_refused(jwks_server):
             TokenVerifier(jwks_url=url, **kwargs)
 
 
-def test_rs256_tokens_must_carry_issuer_and_audience(jwks_server):
+async def test_rs256_tokens_must_carry_issuer_and_audience(jwks_server):
     key, url = jwks_server
     verifier = TokenVerifier(jwks_url=url, issuer="https://idp.test", audience="tutoring")
+    await verifier.start()
     for missing in ("iss", "aud"):
         claims = {
             k: v for k, v in _claims(iss="https://idp.test", aud="tutoring").items() if k != missing
         }
         with pytest.raises(Unauthenticated):
-            verifier.verify(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"}))
+            await verifier.verify(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"}))
+    await verifier.aclose()
 
 
-def test_only_the_configured_role_prefix_is_dropped():
+async def test_only_the_configured_role_prefix_is_dropped():
     token = _hs(_claims(roles=["org:teacher", "billing:admin", "x:guardian"]))
-    assert TokenVerifier(dev_secret=SECRET).verify(token).roles == frozenset({"teacher"})
+    assert (await TokenVerifier(dev_secret=SECRET).verify(token)).roles == frozenset({"teacher"})
 
 
-def test_system_subjects_are_reserved_for_jobs():
+async def test_system_subjects_are_reserved_for_jobs():
     with pytest.raises(Unauthenticated):
-        TokenVerifier(dev_secret=SECRET).verify(_hs(_claims(sub="system:session-reminder")))
+        await TokenVerifier(dev_secret=SECRET).verify(_hs(_claims(sub="system:session-reminder")))
 
 
 async def test_actor_links_resolve_to_entities_of_the_org(world):
     resolver = ActorResolver(world.service.store)
     verifier = TokenVerifier(dev_secret=SECRET)
-    actor = await resolver.resolve(verifier.verify(_hs(_claims(sub="u-g1", roles=["guardian"]))))
+    actor = await resolver.resolve(
+        await verifier.verify(_hs(_claims(sub="u-g1", roles=["guardian"])))
+    )
     assert actor.links == {"guardianId": world.ids["G1"]}
     assert actor.value("actor.guardianId") == world.ids["G1"]
     assert actor.value("actor.teacherId") is None

@@ -1,8 +1,10 @@
 """Bearer tokens to actors.
 
 Tokens are verified by PyJWT: HS256 with the development secret, or RS256 against an
-identity provider's JWKS. The claims give the user, organization and roles; the actor's
-linked entity ids (``actor.teacherId`` and the like) are then looked up in the store.
+identity provider's JWKS (fetched by ``app.platform.jwks`` off the request path, so a slow
+provider or a flood of unknown ``kid``s cannot stall the event loop). The claims give the user,
+organization and roles; the actor's linked entity ids (``actor.teacherId`` and the like) are
+then looked up in the store.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jwt
 
 from app.platform.actor import SYSTEM_ROLE, Actor
 from app.platform.errors import Unauthenticated
+from app.platform.jwks import JwksKeySource
 from app.platform.permissions.access import ENTITIES_COLLECTION
 from app.platform.registry import EntityRegistry
 from app.platform.store import Store
@@ -40,6 +43,9 @@ class Identity:
 
 
 class TokenVerifier:
+    """The ``jwks_*`` timings are those of ``JwksKeySource``; ``key_source`` replaces the one
+    built from ``jwks_url`` (tests inject a clock this way)."""
+
     def __init__(
         self,
         *,
@@ -49,27 +55,58 @@ class TokenVerifier:
         audience: str | None = None,
         claims: ClaimNames = ClaimNames(),
         leeway_seconds: int = 30,
+        jwks_fetch_timeout_seconds: float = 5.0,
+        jwks_wait_seconds: float = 0.5,
+        jwks_min_refresh_seconds: float = 60.0,
+        jwks_max_age_seconds: float = 900.0,
+        jwks_max_bytes: int = 1_000_000,
+        key_source: JwksKeySource | None = None,
     ) -> None:
-        if jwks_url and not (issuer and audience):
+        if (jwks_url or key_source) and not (issuer and audience):
             # Without both, a token the provider minted for another application would pass.
             raise ValueError("AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE")
+        if key_source is None and jwks_url:
+            key_source = JwksKeySource(
+                jwks_url,
+                fetch_timeout=jwks_fetch_timeout_seconds,
+                wait=jwks_wait_seconds,
+                min_refresh_interval=jwks_min_refresh_seconds,
+                max_age=jwks_max_age_seconds,
+                max_bytes=jwks_max_bytes,
+            )
         self._dev_secret = dev_secret
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._jwks = key_source
         self._issuer = issuer
         self._audience = audience
         self._claims = claims
         self._leeway = leeway_seconds
 
-    def verify(self, token: str) -> Identity:
+    @property
+    def key_source(self) -> JwksKeySource | None:
+        return self._jwks
+
+    async def start(self) -> None:
+        """Loads the provider's keys before the first request needs them. Optional (the first
+        RS256 token would start the fetch), and never raises: a provider that is down is
+        logged and its tokens are refused until it answers."""
+        if self._jwks is not None:
+            await self._jwks.start()
+
+    async def aclose(self) -> None:
+        if self._jwks is not None:
+            await self._jwks.aclose()
+
+    async def verify(self, token: str) -> Identity:
         """Raises ``Unauthenticated`` with a generic message for every failure, so the reply
-        never tells an attacker which check failed."""
+        never tells an attacker which check failed. Waits on the network for at most the JWKS
+        wait bound, and only for a ``kid`` not yet known."""
         try:
-            claims = self._decode(token)
+            claims = await self._decode(token)
         except (jwt.PyJWTError, ValueError):
             raise Unauthenticated("The bearer token is missing, invalid or expired.") from None
         return self._identity(claims)
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    async def _decode(self, token: str) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
         required = {"require": ["exp", self._claims.user]}
@@ -78,10 +115,15 @@ class TokenVerifier:
                 token, self._dev_secret, algorithms=["HS256"], options=required, leeway=self._leeway
             )
         if alg == "RS256" and self._jwks is not None:
-            key = self._jwks.get_signing_key_from_jwt(token).key
+            kid = header.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise ValueError("the token names no signing key")
+            jwk = await self._jwks.get(kid)
+            if jwk is None:
+                raise ValueError("unknown signing key")
             return jwt.decode(
                 token,
-                key,
+                jwk.key,
                 algorithms=["RS256"],
                 issuer=self._issuer,
                 audience=self._audience,
