@@ -81,10 +81,9 @@ def _clean(doc: dict[str, Any]) -> dict[str, Any]:
 def snapshot(store: MemoryStore) -> dict[str, list[dict[str, Any]]]:
     """Every document of every collection, minus bookkeeping; an empty calendar counts as
     no calendar (it blocks nothing and is created on first use)."""
-    db = store._db
     out: dict[str, list[dict[str, Any]]] = {}
-    for name in sorted(db.list_collection_names()):
-        docs = [_clean(d) for d in db[name].find({})]
+    for name, found in sorted(store.dump().items()):
+        docs = [_clean(d) for d in found]
         if name == "calendars":
             docs = [d for d in docs if d.get("intervals")]
         if docs:
@@ -94,17 +93,11 @@ def snapshot(store: MemoryStore) -> dict[str, list[dict[str, Any]]]:
 
 def raw_state(store: MemoryStore) -> dict[str, list[dict[str, Any]]]:
     """Everything, as stored (for ``restore``)."""
-    db = store._db
-    return {name: list(db[name].find({})) for name in db.list_collection_names()}
+    return store.dump()
 
 
 def restore(store: MemoryStore, state: dict[str, list[dict[str, Any]]]) -> None:
-    db = store._db
-    for name in db.list_collection_names():
-        db[name].delete_many({})
-    for name, docs in state.items():
-        if docs:
-            db[name].insert_many([dict(d) for d in docs])
+    store.load(state)
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

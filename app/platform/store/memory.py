@@ -5,87 +5,363 @@ single operation as atomic as MongoDB's document-level atomicity. Every call fir
 the event loop, as a network round trip would, so concurrent tasks interleave between store
 operations exactly where they could against a real server: a check-then-write race shows up
 in tests instead of being hidden by a backend that never yields.
+
+mongomock answers every query by scanning its whole collection in Python, so a request's cost
+would grow with everything the service holds. Two things keep it to what a query needs, the
+way MongoDB's indexes do:
+
+- **Partitions.** Each collection is split by organization (and the entity collection also by
+  type), into separate mongomock collections: a query for one organization's sessions never
+  looks at students, at payments, or at another organization. Every store call names its
+  organization (``Collection`` guarantees it), and entity queries name their type.
+- **Hash indexes from the declared indexes.** For each declared index, the first key after the
+  partition keys (``data.teacherId``, ``resource``, ``key`` ...) gets a hash map from value to
+  document ids, as does ``_id``. A query with an equality (or ``$in``) on such a key scans only
+  those documents; mongomock still applies the whole filter, so results are exactly
+  mongomock's. Only declared indexes help -- as in MongoDB, a query pattern without an index
+  is a scan.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import mongomock
+from mongomock import filtering, helpers
+from mongomock.store import CollectionStore
 from pymongo import ReturnDocument
 
-from app.platform.store.base import Collection, Filter, IndexSpec, SortSpec, StoreStats
+from app.platform.store.base import ORG_FIELD, Collection, Filter, IndexSpec, SortSpec, StoreStats
 
 log = logging.getLogger(__name__)
 
+TYPED_COLLECTIONS = frozenset({"entities"})  # partitioned by type as well
 
-class _MemoryRaw:
-    def __init__(self, col: mongomock.Collection) -> None:
-        self._col = col
+
+def _value_at(doc: Mapping[str, Any], path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, Hashable) and not isinstance(value, bool | float) and value is not None
+
+
+def _keys(value: Any) -> list[Any]:
+    """Index entries for a stored value (each element of an array, as MongoDB's multikey)."""
+    if isinstance(value, list):
+        return [v for v in value if _hashable(v)]
+    return [value] if _hashable(value) else []
+
+
+class _TrackedStore(CollectionStore):
+    """mongomock's document store, noting every document it stores: those are candidates
+    for every query until the partition has (re)indexed them -- mongomock checks unique
+    indexes on a document it has just stored, before our index can know its values."""
+
+    pending: set[Any]
+
+    def __setitem__(self, key: Any, val: Any) -> None:
+        super().__setitem__(key, val)
+        self.pending.add(key)
+
+
+class _Partition:
+    """One mongomock collection plus hash indexes over some of its fields."""
+
+    def __init__(self, col: mongomock.Collection, fields: set[str]) -> None:
+        self.col = col
+        col._store.__class__ = _TrackedStore
+        col._store.pending = set()
+        self.pending: set[Any] = col._store.pending
+        self.fields = {"_id", *fields}
+        self._index: dict[str, dict[Any, set[Any]]] = {f: {} for f in self.fields}
+        self._entries: dict[Any, dict[str, list[Any]]] = {}
+        self._order: dict[Any, int] = {}
+        self._counter = itertools.count()
+        col._iter_documents = self._iter_documents  # mongomock's one scan point
+
+    def add_field(self, path: str) -> None:
+        if path in self.fields:
+            return
+        self.fields.add(path)
+        self._index[path] = {}
+        for doc_id in list(self._entries):
+            self.reindex(doc_id)
+
+    # -- maintenance --------------------------------------------------------------------
+
+    def reindex(self, doc_id: Any) -> None:
+        self.unindex(doc_id)
+        self.pending.discard(doc_id)
+        doc = self.col._store._documents.get(doc_id)
+        if doc is None:
+            return
+        self._order.setdefault(doc_id, next(self._counter))
+        entries = {}
+        for path in self.fields:
+            keys = [doc_id] if path == "_id" else _keys(_value_at(doc, path))
+            for key in keys:
+                self._index[path].setdefault(key, set()).add(doc_id)
+            entries[path] = keys
+        self._entries[doc_id] = entries
+
+    def unindex(self, doc_id: Any) -> None:
+        for path, keys in self._entries.pop(doc_id, {}).items():
+            bucket = self._index[path]
+            for key in keys:
+                ids = bucket.get(key)
+                if ids is not None:
+                    ids.discard(doc_id)
+                    if not ids:
+                        del bucket[key]
+        if doc_id not in self.col._store._documents:
+            self._order.pop(doc_id, None)
+
+    # -- queries ------------------------------------------------------------------------
+
+    def candidates(self, filter: Mapping[str, Any]) -> set[Any] | None:
+        """Ids that may match ``filter`` (None: every document may)."""
+        best: set[Any] | None = None
+        conditions = [filter, *(c for c in filter.get("$and", ()) if isinstance(c, Mapping))]
+        for condition in conditions:
+            for path in self.fields & condition.keys():
+                found = self._lookup(path, condition[path])
+                if found is not None and (best is None or len(found) < len(best)):
+                    best = found
+        return best
+
+    def _lookup(self, path: str, wanted: Any) -> set[Any] | None:
+        bucket = self._index[path]
+        if isinstance(wanted, Mapping):
+            values = wanted.get("$in") if set(wanted) == {"$in"} else None
+            if not isinstance(values, list) or not all(_hashable(v) for v in values):
+                return None
+            out: set[Any] = set()
+            for v in values:
+                out |= bucket.get(v, set())
+            return out
+        if not _hashable(wanted):
+            return None
+        return set(bucket.get(wanted, ()))
+
+    def _iter_documents(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        documents = self.col._store._documents
+        ids = self.candidates(filter)
+        if ids is None:
+            docs = list(documents.values())
+        else:
+            ids |= {i for i in self.pending if i in documents}
+            order = self._order
+            docs = [documents[i] for i in sorted(ids, key=lambda i: order.get(i, -1))]
+        return (d for d in docs if filtering.filter_applies(filter, d))
+
+    def first_match(self, filter: Mapping[str, Any]) -> Any:
+        """The id of the document an update of ``filter`` will change, marked as pending:
+        mongomock changes it in place, so the index must not trust its old values."""
+        stored_form = helpers.patch_datetime_awareness_in_document(filter)  # naive UTC, as stored
+        doc_id = next(iter(self._iter_documents(stored_form)), {}).get("_id")
+        if doc_id is not None:
+            self.pending.add(doc_id)
+        return doc_id
+
+
+class _PartitionedRaw:
+    """A logical collection over partitions; the ``RawCollection`` the store hands out."""
+
+    def __init__(self, db: mongomock.Database, name: str) -> None:
+        self._db = db
+        self._name = name
+        self._keys = (ORG_FIELD, "type") if name in TYPED_COLLECTIONS else (ORG_FIELD,)
+        self._parts: dict[tuple[Any, ...], _Partition] = {}
+        self._specs: dict[str, IndexSpec] = {}
+
+    # -- partitions -----------------------------------------------------------------------
+
+    def _part(self, key: tuple[Any, ...]) -> _Partition:
+        part = self._parts.get(key)
+        if part is None:
+            col = self._db[f"{self._name}|{len(self._parts)}"]
+            part = _Partition(col, set())
+            for spec in self._specs.values():
+                self._apply(part, spec)
+            self._parts[key] = part
+        return part
+
+    def _route(self, filter: Mapping[str, Any]) -> list[_Partition]:
+        """The partitions a filter can match: all when it names no organization (the one
+        cross-organization read) or, in a typed collection, no single type."""
+        key = []
+        for field in self._keys:
+            value = filter.get(field)
+            if not isinstance(value, str):
+                prefix = tuple(key)
+                return [p for k, p in self._parts.items() if k[: len(prefix)] == prefix]
+            key.append(value)
+        part = self._parts.get(tuple(key))
+        return [part] if part is not None else []
+
+    def _home(self, doc: Mapping[str, Any]) -> _Partition:
+        return self._part(tuple(doc.get(field) for field in self._keys))
+
+    def _apply(self, part: _Partition, spec: IndexSpec) -> None:
+        kwargs: dict[str, Any] = {"unique": spec.unique, "name": spec.index_name}
+        if spec.partial:
+            kwargs["partialFilterExpression"] = dict(spec.partial)
+        part.col.create_index(list(spec.keys), **kwargs)
+        rest = [k for k, _ in spec.keys if k not in self._keys]
+        if rest:
+            part.add_field(rest[0])
+
+    def all_documents(self) -> list[dict[str, Any]]:
+        return [dict(d) for p in self._parts.values() for d in p.col.find({})]
+
+    def replace_all(self, docs: list[dict[str, Any]]) -> None:
+        for part in self._parts.values():
+            for doc_id in list(part.col._store._documents):
+                part.col.delete_one({"_id": doc_id})
+                part.unindex(doc_id)
+        for doc in docs:
+            part = self._home(doc)
+            part.col.insert_one(dict(doc))
+            part.reindex(doc["_id"])
+
+    # -- RawCollection ----------------------------------------------------------------------
 
     async def find(
         self, filter: Filter, sort: SortSpec | None, limit: int | None, skip: int
     ) -> list[dict[str, Any]]:
         await asyncio.sleep(0)
-        cursor = self._col.find(dict(filter))
-        if sort:
-            cursor = cursor.sort(list(sort))
-        if skip:
-            cursor = cursor.skip(skip)
-        if limit:
-            cursor = cursor.limit(limit)
-        return list(cursor)
+        parts = self._route(filter)
+        if len(parts) == 1:
+            cursor = parts[0].col.find(dict(filter))
+            if sort:
+                cursor = cursor.sort(list(sort))
+            if skip:
+                cursor = cursor.skip(skip)
+            if limit:
+                cursor = cursor.limit(limit)
+            return list(cursor)
+        docs = [d for p in parts for d in p.col.find(dict(filter))]
+        for key, direction in reversed(list(sort or ())):
+            docs.sort(key=_sort_key(key), reverse=direction < 0)
+        docs = docs[skip:]
+        return docs[:limit] if limit else docs
 
     async def find_one(self, filter: Filter) -> dict[str, Any] | None:
         await asyncio.sleep(0)
-        return self._col.find_one(dict(filter))
+        for part in self._route(filter):
+            found = part.col.find_one(dict(filter))
+            if found is not None:
+                return found
+        return None
 
     async def count(self, filter: Filter) -> int:
         await asyncio.sleep(0)
-        return self._col.count_documents(dict(filter))
+        return sum(p.col.count_documents(dict(filter)) for p in self._route(filter))
 
     async def distinct(self, key: str, filter: Filter) -> list[Any]:
         await asyncio.sleep(0)
-        return list(self._col.distinct(key, dict(filter)))
+        seen: list[Any] = []
+        for part in self._route(filter):
+            for value in part.col.distinct(key, dict(filter)):
+                if value not in seen:
+                    seen.append(value)
+        return seen
 
     async def insert_one(self, doc: dict[str, Any]) -> None:
         await asyncio.sleep(0)
-        self._col.insert_one(doc)
+        part = self._home(doc)
+        part.col.insert_one(doc)
+        part.reindex(doc["_id"])
 
     async def insert_many(self, docs: list[dict[str, Any]]) -> None:
         await asyncio.sleep(0)
-        self._col.insert_many(docs)
+        groups: dict[int, tuple[_Partition, list[dict[str, Any]]]] = {}
+        for doc in docs:
+            part = self._home(doc)
+            groups.setdefault(id(part), (part, []))[1].append(doc)
+        for part, group in groups.values():
+            part.col.insert_many(group)
+            for doc in group:
+                part.reindex(doc["_id"])
 
     async def update_one(self, filter: Filter, update: Mapping[str, Any], upsert: bool) -> int:
         await asyncio.sleep(0)
-        result = self._col.update_one(dict(filter), dict(update), upsert=upsert)
-        return result.matched_count
+        parts = self._route(filter)
+        for part in parts:
+            target = part.first_match(filter)
+            if target is None:
+                continue
+            result = part.col.update_one(dict(filter), dict(update))
+            part.reindex(target)
+            return result.matched_count
+        if upsert:
+            part = self._upsert_home(filter)
+            result = part.col.update_one(dict(filter), dict(update), upsert=True)
+            if result.upserted_id is not None:
+                part.reindex(result.upserted_id)
+        return 0
 
     async def find_one_and_update(
         self, filter: Filter, update: Mapping[str, Any], upsert: bool
     ) -> dict[str, Any] | None:
         await asyncio.sleep(0)
-        return self._col.find_one_and_update(
+        for part in self._route(filter):
+            if part.first_match(filter) is None:
+                continue
+            return self._apply_update(part, filter, update, upsert=False)
+        if upsert:
+            return self._apply_update(self._upsert_home(filter), filter, update, upsert=True)
+        return None
+
+    def _apply_update(
+        self, part: _Partition, filter: Filter, update: Mapping[str, Any], *, upsert: bool
+    ) -> dict[str, Any] | None:
+        doc = part.col.find_one_and_update(
             dict(filter), dict(update), upsert=upsert, return_document=ReturnDocument.AFTER
         )
+        if doc is not None:
+            part.reindex(doc["_id"])
+        return doc
+
+    def _upsert_home(self, filter: Filter) -> _Partition:
+        key = tuple(filter.get(field) for field in self._keys)
+        if not all(isinstance(k, str) for k in key):
+            raise ValueError(f"an upsert into {self._name} must name {', '.join(self._keys)}")
+        return self._part(key)
 
     async def delete_one(self, filter: Filter) -> int:
         await asyncio.sleep(0)
-        return self._col.delete_one(dict(filter)).deleted_count
+        for part in self._route(filter):
+            target = part.first_match(filter)
+            if target is None:
+                continue
+            deleted = part.col.delete_one({"_id": target}).deleted_count
+            part.unindex(target)
+            return deleted
+        return 0
 
     async def create_index(self, spec: IndexSpec) -> None:
         await asyncio.sleep(0)
-        # mongomock rebuilds (and re-checks, ignoring partial filters) an existing index;
-        # MongoDB treats an identical create_index as a no-op, so skip it here too.
-        if spec.index_name in self._col.index_information():
+        # MongoDB treats an identical create_index as a no-op; mongomock would rebuild it.
+        if spec.index_name in self._specs:
             return
-        kwargs: dict[str, Any] = {"unique": spec.unique, "name": spec.index_name}
-        if spec.partial:
-            kwargs["partialFilterExpression"] = dict(spec.partial)
-        self._col.create_index(list(spec.keys), **kwargs)
+        self._specs[spec.index_name] = spec
+        for part in self._parts.values():
+            self._apply(part, spec)
+
+
+def _sort_key(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda doc: filtering.resolve_sort_key(key, doc)
 
 
 class MemoryStore:
@@ -94,23 +370,39 @@ class MemoryStore:
     def __init__(self, db_name: str = "tutoring") -> None:
         self._db = mongomock.MongoClient(tz_aware=True)[db_name]
         self.stats = StoreStats()
+        self._raw: dict[str, _PartitionedRaw] = {}
         self._collections: dict[str, Collection] = {}
         log.warning(
             "MONGODB_URL is not set: using the IN-MEMORY store. NOTHING IS PERSISTED; "
             "all data is lost when this process exits."
         )
 
+    def _raw_collection(self, name: str) -> _PartitionedRaw:
+        if name not in self._raw:
+            self._raw[name] = _PartitionedRaw(self._db, name)
+        return self._raw[name]
+
     def collection(self, name: str) -> Collection:
         if name not in self._collections:
-            self._collections[name] = Collection(name, _MemoryRaw(self._db[name]), self.stats)
+            self._collections[name] = Collection(name, self._raw_collection(name), self.stats)
         return self._collections[name]
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every document of every collection (for tests that snapshot and restore)."""
+        return {name: raw.all_documents() for name, raw in self._raw.items()}
+
+    def load(self, state: Mapping[str, list[dict[str, Any]]]) -> None:
+        """Replaces every collection's documents with ``state`` (see ``dump``)."""
+        for name, raw in self._raw.items():
+            raw.replace_all(state.get(name, []))
 
     async def ensure_indexes(self, specs: Sequence[IndexSpec]) -> None:
         for spec in specs:
-            await _MemoryRaw(self._db[spec.collection]).create_index(spec)
+            await self._raw_collection(spec.collection).create_index(spec)
 
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
         return None
+
