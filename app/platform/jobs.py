@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from app.platform import logs
+from app.platform import logs, metrics
 from app.platform.actor import Actor
 from app.platform.clock import Clock, system_clock
 from app.platform.errors import AppError
@@ -164,6 +164,7 @@ class JobService:
     async def get(self, org: str, key: str) -> dict[str, Any] | None:
         return await self._col.find_one(org, {"key": key})
 
+    @metrics.job_run  # a span per run; counts of outcomes by job type
     async def run(self, org: str, key: str, handlers: Mapping[str, Handler]) -> JobStatus:
         """Executes one job (called by the worker). Finished jobs are not run again; a
         transient failure is retried by the queue, up to ``MAX_ATTEMPTS``."""
@@ -179,6 +180,7 @@ class JobService:
         if job is None:
             current = await self.get(org, key)
             return JobStatus(current["status"]) if current else JobStatus.SKIPPED
+        metrics.job_claimed(job["type"])
         handler = handlers.get(job["type"])
         if handler is None:
             return await self._finish(org, key, JobStatus.FAILED, f"no handler for {job['type']}")
@@ -206,6 +208,7 @@ class JobService:
             {"key": key},
             {"$set": {"status": status.value, "lastError": note, "finishedAt": self._clock()}},
         )
+        metrics.job_finished(status.value)
         return status
 
     async def reconcile(self) -> int:

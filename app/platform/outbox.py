@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bson import ObjectId
 
+from app.platform import metrics
 from app.platform.clock import Clock, system_clock
 from app.platform.store import DuplicateKey, IndexSpec, Store
 
@@ -84,7 +85,8 @@ class Outbox:
         return await self._col.find(org, filter, sort=[("createdAt", 1), ("_id", 1)])
 
     async def deliver(self, sender: Sender, *, limit: int = 100) -> int:
-        """Sends queued messages of every organization; returns how many were sent."""
+        """Sends queued messages of every organization; returns how many were sent. Then
+        counts what is still queued, for the queue-depth gauge."""
         sent = 0
         for org in await self._col.organizations({"status": "queued"}):
             for _ in range(limit):
@@ -96,6 +98,7 @@ class Outbox:
                 try:
                     await sender.send(message)
                 except Exception:
+                    metrics.OUTBOX_FAILURES.inc()
                     log.exception("sending message %s failed", message["idempotencyKey"])
                     await self._col.update_one(
                         org, {"_id": message["_id"]}, {"$set": {"status": "queued"}}
@@ -107,4 +110,9 @@ class Outbox:
                     {"$set": {"status": "sent", "sentAt": self._clock()}},
                 )
                 sent += 1
+                metrics.OUTBOX_SENT.inc()
+        queued = 0
+        for org in await self._col.organizations({"status": "queued"}):
+            queued += await self._col.count(org, {"status": "queued"})
+        metrics.OUTBOX_QUEUED.set(queued)
         return sent

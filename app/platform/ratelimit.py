@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from app.platform import metrics
 from app.platform.errors import RateLimited
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ class RateLimiter:
         self._window = window
         self._clock = clock
         self._prefix = prefix
-        self.refusals = 0
 
     def _limits(self, org: str, user: str) -> list[Limit]:
         limits = []
@@ -82,7 +82,7 @@ class RateLimiter:
             count, previous = int(replies[3 * i]), int(replies[3 * i + 2] or 0)
             weighted = count + previous * (1 - elapsed)
             if weighted > limit.per_window:
-                self.refusals += 1
+                metrics.RATE_LIMIT_REFUSALS.labels(limit.scope).inc()
                 wait = self._retry_after(count, previous, elapsed, limit.per_window)
                 raise RateLimited(
                     f"Too many requests for this {limit.scope}: at most {limit.per_window} per "
