@@ -34,6 +34,7 @@ from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
 from app.platform.jobs import NotDue, Transient
+from app.platform.metrics import Telemetry, start_telemetry
 from app.platform.outbox import LoggingSender, Outbox
 from app.platform.queue import RUN_JOB, ArqQueue
 from app.runtime import Runtime, build_runtime
@@ -53,6 +54,8 @@ JOB_COMPLETION_WAIT = 8
 # keeps it for one second longer, so a stuck or stopped worker's key is gone in seconds).
 HEALTH_CHECK_KEY = "tutoring:worker:health-check"
 HEALTH_CHECK_INTERVAL = 10
+# The resource's service.name of the worker's spans (the API's is "tutoring-api").
+WORKER_SERVICE_NAME = "tutoring-worker"
 
 
 def redis_settings_from_env() -> RedisSettings:
@@ -157,12 +160,29 @@ async def _startup(ctx: dict[str, Any]) -> None:
     """Builds the runtime from the environment and hands its job service the worker's own
     Redis connection, so jobs are queued where this worker polls (never an embedded server)."""
     runtime = await build_runtime()
+    ctx["telemetry"] = worker_telemetry(runtime)
     runtime.redis = ctx["redis"]
     runtime.entities.jobs.queue = ArqQueue(runtime.redis, runtime.entities.clock)
     ctx.update(runtime=runtime, handlers=handlers(runtime.entities), sender=LoggingSender())
 
 
+def worker_telemetry(runtime: Runtime) -> Telemetry:
+    """The worker's traces (``OTEL_EXPORTER_OTLP_ENDPOINT``) and, with ``METRICS_PORT``, its
+    ``/metrics`` on that port (job runs, outbox depth and failures): a worker serves no HTTP
+    otherwise. ``tutoring worker`` calls this too; ``close()`` it at exit."""
+    settings = runtime.settings
+    return start_telemetry(
+        WORKER_SERVICE_NAME,
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+        metrics_port=settings.metrics_port,
+        metrics_token=settings.metrics_token,
+    )
+
+
 async def _shutdown(ctx: dict[str, Any]) -> None:
+    telemetry: Telemetry | None = ctx.pop("telemetry", None)
+    if telemetry is not None:  # the last spans go out; a thread keeps the loop free
+        await asyncio.to_thread(telemetry.close)
     runtime: Runtime | None = ctx.get("runtime")
     if runtime is None:  # stopped before start-up finished
         return

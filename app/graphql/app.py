@@ -9,6 +9,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.graphql.gate import BearerGate, RequestIds
+from app.graphql.metrics import RequestMetrics, metrics_routes, trace_graphql
 from app.graphql.view import STATIC, GraphQLApp
 from app.runtime import Runtime
 
@@ -25,12 +26,14 @@ def create_app(runtime: Runtime) -> Starlette:
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    graphql = BearerGate(GraphQLApp(runtime), runtime)
+    trace_graphql()  # Strawberry's tracing extension only while tracing is on
+    graphql = RequestMetrics(BearerGate(GraphQLApp(runtime), runtime))
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *metrics_routes(runtime.settings),
             Mount("/static/graphiql", StaticFiles(directory=STATIC), name="graphiql-assets"),
         ]
     )

@@ -21,6 +21,7 @@ from app.graphql.limits import (
     limits_of,
     within_budget,
 )
+from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import CoreMutation
 from app.graphql.queries import CoreQuery
 from app.graphql.scheduling import JobsQuery, SchedulingMutation, SchedulingQuery
@@ -62,6 +63,7 @@ schema = _Schema(
     query=Query,
     mutation=Mutation,
     extensions=[
+        OperationMetrics,  # first, so that it leaves last and sees the final error codes
         CachedParse,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         DocumentLimits,
