@@ -92,9 +92,22 @@ class OperationRecord(RequestStats):
 
     def observe(self, seconds: float, status: int, body: list[bytes] | None) -> None:
         code = self.code or _code_of_response(status, body)
-        REQUESTS.labels(self.operation_type, self.operation, code).inc()
-        DURATION.labels(self.operation_type, self.operation).observe(seconds)
-        ROUND_TRIPS.labels(self.operation_type, self.operation).observe(self.round_trips)
+        key = (self.operation_type, self.operation)
+        series = _series.get(key)
+        if series is None:
+            series = _series[key] = (DURATION.labels(*key), ROUND_TRIPS.labels(*key), {})
+        duration, round_trips, by_code = series
+        counter = by_code.get(code)
+        if counter is None:
+            counter = by_code[code] = REQUESTS.labels(*key, code)
+        counter.inc()
+        duration.observe(seconds)
+        round_trips.observe(self.round_trips)
+
+
+# The labelled children by label values, kept here: ``labels()`` validates and locks on every
+# call, and costs more than the observations themselves. Bounded as the label values are.
+_series: dict[tuple[str, str], tuple[Any, Any, dict[str, Any]]] = {}
 
 
 def operation_of(execution: ExecutionContext) -> tuple[str, str | None] | None:
