@@ -20,6 +20,7 @@ from app.config import Settings
 from app.graphql.app import create_app
 from app.graphql.server import server_config
 from app.platform.actor import Actor
+from app.platform.auth import mint_dev_token
 from app.platform.errors import RateLimited
 from app.platform.jobs import JobService, JobStatus, Outcome, Transient
 from app.platform.metrics import LabelValues, render, start_metrics_server
@@ -134,6 +135,19 @@ async def test_requests_count_by_operation_and_outcome_code(api):
     assert trips > 0
     assert delta(before, after, "graphql_request_store_round_trips_count", **me) == 1
     assert delta(before, after, "graphql_request_store_round_trips_sum", **me) == trips
+
+
+async def test_an_operation_stopped_by_its_time_budget_counts_under_its_name(world, clock):
+    settings = Settings(auth_dev_secret=DEV_SECRET, graphql_timeout_seconds=0.000001)
+    async with serve(world, clock, settings) as base, httpx.AsyncClient() as client:
+        token = mint_dev_token(DEV_SECRET, org=world.org, user="u-admin", roles=["admin"])
+        query = "query MetricsSlow { sessions(first: 50) { edges { node { student { name } } } } }"
+        before = scrape()
+        response = await client.post(
+            f"{base}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert requests_moved(before, scrape(), "query", "MetricsSlow", "QUERY_TOO_COMPLEX") == 1
 
 
 async def test_metrics_carry_no_personal_data_or_organization(api):
@@ -289,8 +303,6 @@ async def flushed(redis_url):
 async def test_rate_limit_refusals_count_by_scope_and_as_requests(world, clock, flushed):
     settings = Settings(auth_dev_secret=DEV_SECRET, redis_url=flushed, rate_limit_user_per_minute=1)
     async with serve(world, clock, settings, queue=True) as base, httpx.AsyncClient() as client:
-        from app.platform.auth import mint_dev_token
-
         token = mint_dev_token(DEV_SECRET, org=world.org, user="u-admin", roles=["admin"])
         headers = {"Authorization": f"Bearer {token}"}
         body = {"query": "query MetricsMe { me { userId } }"}
