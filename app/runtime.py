@@ -140,12 +140,13 @@ async def build_runtime(
         audience=settings.auth_audience,
         claims=settings.claim_names,
     )
+    entities = EntityService(store, clock=clock)
     runtime = Runtime(
         settings=settings,
         store=store,
-        entities=EntityService(store, clock=clock),
+        entities=entities,
         verifier=verifier,
-        actors=ActorResolver(store),
+        actors=ActorResolver(store, entities.states),
     )
     if with_queue:
         await runtime.attach_queue()

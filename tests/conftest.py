@@ -214,7 +214,28 @@ class _Lines(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
-def no_personal_data_in_logs():
+def logging_restored():
+    """Code under test may configure logging (``tutoring`` commands run in-process do): its
+    handler would keep writing to this test's captured, then closed, stderr."""
+    names = ["", *QUIET_LOGGERS]
+    saved = {
+        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).level,
+               logging.getLogger(name).propagate)
+        for name in names
+    }  # fmt: skip
+    yield
+    for name, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+QUIET_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq.worker", "arq.jobs", "httpx")
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs(logging_restored):
     """Every test's logs, at the INFO level the service runs with, hold none of the personal
     values of the data it used."""
     handler = _Lines()
@@ -227,3 +248,17 @@ def no_personal_data_in_logs():
     root.setLevel(level)
     leaks = [line for line in handler.lines if any(p in line for p in PERSONAL)]
     assert not leaks, "personal data in logs:\n" + "\n".join(leaks[:5])
+
+
+@pytest.fixture
+def frozen_heap():
+    """For tests that time the event loop. The service freezes what it built at start
+    (``app.graphql.server.Server``), so a full collection never walks it; a test process
+    holds every earlier test's objects too, whose collection would stall the loop for
+    reasons no deployed server has."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()

@@ -91,7 +91,7 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-async def test_hostile_documents_are_refused_fast_while_healthz_answers(api):
+async def test_hostile_documents_are_refused_fast_while_healthz_answers(api, frozen_heap):
     await _children_sessions(api.world, 120)
     token = api.token_for("guardian")
     stop = asyncio.Event()
@@ -316,7 +316,7 @@ async def test_the_readme_queries_are_within_the_default_limits(api):
         assert body["extensions"]["cost"]["requestedQueryCost"] < LIMIT / 10
 
 
-async def test_held_connections_are_closed_and_do_not_starve_others(api, monkeypatch):
+async def test_held_connections_are_closed_and_do_not_starve_others(api, monkeypatch, frozen_heap):
     monkeypatch.setattr(BoundedH11Protocol, "head_timeout", 0.5)
     host, port = api.base_url.removeprefix("http://").split(":")
 

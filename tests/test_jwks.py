@@ -241,7 +241,7 @@ async def test_a_withdrawn_key_stops_working_after_the_max_age(make_verifier, id
     assert idp.hits == 2
 
 
-async def test_unknown_kid_flood_against_a_slow_provider(make_verifier, idp, caplog):
+async def test_unknown_kid_flood_against_a_slow_provider(make_verifier, idp, caplog, frozen_heap):
     """200 tokens with made-up kids while the provider takes 5 s: all are refused in well
     under a second, they share one fetch, and the loop keeps ticking."""
     verifier = make_verifier(fetch_timeout=2.0, wait=0.5, min_refresh_interval=60)
@@ -366,7 +366,7 @@ def _post(token: str) -> bytes:
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n"
 
 
-async def test_healthz_answers_while_unknown_kids_flood_the_api(store, idp):
+async def test_healthz_answers_while_unknown_kids_flood_the_api(store, idp, frozen_heap):
     """The issue's hostile test, over HTTP: every flood request is a 401 UNAUTHENTICATED in
     under a second, and /healthz stays fast at p99 throughout."""
     settings = Settings(auth_jwks_url=idp.url, auth_issuer=ISSUER, auth_audience=AUDIENCE)

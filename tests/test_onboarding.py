@@ -77,8 +77,6 @@ async def test_the_bootstrap_policy_covers_only_an_organization_without_packs(ap
             "policies": (*admin_role.policies, Policy(resource="pack", action="*", effect="deny"))
         }
     )
-    await roles._col.update_one(
-        api.world.org, {"name": "admin"}, {"$set": {"policies": denied.to_doc()["policies"]}}
-    )
+    await roles.replace(api.world.org, denied)
     body = await api.gql('mutation { installPack(slug: "tutoring") { slug } }', role="admin")
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]

@@ -110,7 +110,9 @@ async def leftovers(pids: list[int], *, expected: int) -> list[int]:
 
 
 @pytest.mark.parametrize("template", ATTACKS.values(), ids=ATTACKS.keys())
-async def test_attacks_are_refused_within_a_second_while_others_are_served(world, template):
+async def test_attacks_are_refused_within_a_second_while_others_are_served(
+    world, template, frozen_heap
+):
     admin = await world.as_role("admin")
     error, elapsed, gap = await refusal(render_prompt(admin, template))
     assert error.code == "BAD_USER_INPUT", error.message
@@ -129,7 +131,7 @@ HARD_LIMITS = {
 
 
 @pytest.mark.parametrize("template", ESCAPES.values(), ids=ESCAPES.keys())
-async def test_what_escapes_the_checks_is_stopped_by_the_hard_limits(world, template):
+async def test_what_escapes_the_checks_is_stopped_by_the_hard_limits(world, template, frozen_heap):
     admin = await world.as_role("admin")
     error, elapsed, gap = await refusal(render_prompt(admin, template))
     assert error.code == "BAD_USER_INPUT" and error.message in HARD_LIMITS

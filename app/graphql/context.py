@@ -9,6 +9,7 @@ from strawberry.dataloader import DataLoader
 from app.graphql.limits import RequestLimits
 from app.platform.actor import Actor
 from app.platform.entities import ActorEntities, Entity
+from app.platform.permissions import Action
 from app.runtime import Runtime
 
 
@@ -20,6 +21,15 @@ class Loaders:
     def __init__(self, entities: ActorEntities) -> None:
         self._entities = entities
         self._loaders: dict[str, DataLoader[str, Entity | None]] = {}
+        self._readable: dict[str, DataLoader[str, Entity | None] | None] = {}
+
+    def readable(self, slug: str) -> DataLoader[str, Entity | None] | None:
+        """The loader of a type the actor's roles may read, else None (decided once per
+        type and request: relations ask for every row of a page)."""
+        if slug not in self._readable:
+            allowed = self._entities.access.allows(slug, Action.READ)
+            self._readable[slug] = self.of(slug) if allowed else None
+        return self._readable[slug]
 
     def of(self, slug: str) -> DataLoader[str, Entity | None]:
         if slug not in self._loaders:

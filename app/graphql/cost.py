@@ -264,17 +264,35 @@ def estimate(
     return max(1, walker.cost(operation.selection_set, root))
 
 
-def count_objects(data: Any) -> int:
-    """The objects a response holds (its actual cost); iterative, so any depth is fine."""
-    count, stack = 0, [data]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            count += 1
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return count
+_COSTS: dict[tuple[int, str | None, tuple[Any, ...]], tuple[DocumentNode, int]] = {}
+_MAX_COSTS = 512
+
+
+def estimate_cached(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> int:
+    """``estimate``, remembered per parsed document (the parser cache hands out the same
+    document object for the same text) and the variables that can change it (numbers, for
+    page sizes; of the others only their type counts): a client repeating its operations
+    pays for the walk once. Whatever raises is not remembered."""
+    numbers = tuple(
+        sorted(
+            (k, v if isinstance(v, int | float | None) else type(v).__name__)
+            for k, v in (variables or {}).items()
+        )
+    )
+    key = (id(document), operation_name, numbers)
+    hit = _COSTS.get(key)
+    if hit is not None and hit[0] is document:  # the id may belong to a newer document
+        return hit[1]
+    cost = estimate(schema, document, operation_name, variables)
+    if len(_COSTS) >= _MAX_COSTS:
+        _COSTS.pop(next(iter(_COSTS)))
+    _COSTS[key] = (document, cost)
+    return cost
 
 
 def too_complex_error(message: str) -> GraphQLError:

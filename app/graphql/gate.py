@@ -9,11 +9,10 @@ HTTP 413. The browser's GET for GraphiQL needs no token (the page holds no data)
 from __future__ import annotations
 
 import asyncio
-import uuid
+import os
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -44,9 +43,20 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def new_request_id() -> str:
+    return os.urandom(8).hex()
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header, straight from the ASGI scope (names are lower-case there)."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def wants_ide(scope: Scope) -> bool:
-    request = Request(scope)
-    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    return scope.get("method") == "GET" and "text/html" in (header(scope, b"accept") or "")
 
 
 class RequestIds:
@@ -61,8 +71,8 @@ class RequestIds:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = Request(scope).headers.get("x-request-id")
-        rid = logs.valid_request_id(incoming) or uuid.uuid4().hex[:16]
+        incoming = header(scope, b"x-request-id")
+        rid = logs.valid_request_id(incoming) or new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_with_id(message: Message) -> None:
@@ -85,9 +95,9 @@ class BearerGate:
         if scope["type"] != "http" or wants_ide(scope):
             await self.app(scope, receive, send)
             return
-        request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex[:16]
+        request_id = scope.get("state", {}).get("request_id") or new_request_id()
         headers: dict[str, str] = {}
-        auth = Request(scope).headers.get("authorization", "")
+        auth = header(scope, b"authorization") or ""
         scheme, _, token = auth.partition(" ")
         try:
             if scheme.lower() != "bearer" or not token.strip():

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from graphql.utilities import get_operation_ast
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
-from app.graphql.cost import TooComplex, count_objects, estimate, parse_document
+from app.graphql.cost import TooComplex, estimate_cached, parse_document
 from app.platform.errors import QueryTooComplex
 
 T = TypeVar("T")
@@ -46,8 +46,9 @@ class RequestLimits:
     nodes: int = field(default=0)
 
     def charge(self, count: int) -> None:
-        """Counts objects as pages and relations are read: the second line of defence
-        behind the estimate, for lists the estimate can only guess."""
+        """Counts objects as pages and relations are read, as the cost model counts them
+        (a connection, each edge and node, each related object): the actual cost reported
+        in ``extensions.cost``, and the second line of defence behind the estimate."""
         self.nodes += count
         if self.nodes > self.max_nodes:
             raise QueryTooComplex(
@@ -66,20 +67,23 @@ def _refused(message: str) -> GraphQLExecutionResult:
     )
 
 
-class DocumentLimits(AddValidationRules):
-    def __init__(self) -> None:
-        super().__init__(list(VALIDATION_RULES))
+class DocumentLimits(SchemaExtension):
+    """The document's size limits (tokens, depth, aliases; Strawberry's own rules), with
+    parsing cached per document text (bounded LRU): one extension, so a request pays for
+    one set of hooks."""
 
-
-class CachedParse(SchemaExtension):
-    """Parses each document text once (bounded LRU), within the token limit."""
+    def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.validation_rules = ctx.validation_rules + VALIDATION_RULES
+        ctx.parse_options["max_tokens"] = MAX_TOKENS
+        yield
 
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
         try:
             ctx.graphql_document = parse_document(ctx.query or "", MAX_TOKENS)
         except GraphQLError:
-            pass  # Strawberry parses again and reports the syntax error the usual way
+            pass  # Strawberry parses again (same limits) and reports the syntax error
         yield
 
 
@@ -97,7 +101,7 @@ class CostLimit(SchemaExtension):
         limits = limits_of(ctx.context)
         self.limit = limits.max_cost if limits else 0
         try:
-            self.requested = estimate(
+            self.requested = estimate_cached(
                 ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables
             )
         except TooComplex as exc:
@@ -113,12 +117,10 @@ class CostLimit(SchemaExtension):
         yield
 
     def get_results(self) -> dict[str, Any]:
+        limits = limits_of(self.execution_context.context)
         if not self.limit:  # refused before execution: still say what the limit is
-            limits = limits_of(self.execution_context.context)
             self.limit = limits.max_cost if limits else 0
-        result = self.execution_context.result
-        data = getattr(result, "data", None)
-        actual = max(count_objects(data) - 1, 0) if data else 0  # the root is not an object
+        actual = limits.nodes if limits else 0
         return {
             "cost": {
                 "requestedQueryCost": self.requested,

@@ -1,10 +1,11 @@
 """Strawberry field extensions that apply the permission engine in the schema.
 
-``Scoped`` sits on root and relation fields: it checks the role's policy for the type and
-resolves the actor's scope (including relational look-ups) before the resolver's store query
-runs, so that query carries the scope. ``Masked`` sits on every maskable field and returns
-null for a field the role may not see. The decisions themselves live in the pack's roles;
-these classes only ask the engine.
+``Scoped`` sits on root fields: it checks the role's policy for the type and resolves the
+actor's scope (including relational look-ups) before the resolver's store query runs, so that
+query carries the scope. Relations ask ``relation_allowed`` (a field extension on each of
+them would cost every row of a page a wrapper call). Fields need no check here: the entity
+service hands out entities whose data holds only what the actor's masks show. The decisions
+themselves live in the pack's roles; this module only asks the engine.
 """
 
 from __future__ import annotations
@@ -36,14 +37,7 @@ class Scoped(FieldExtension):
         return await next_(source, info, **kwargs)
 
 
-class Masked(FieldExtension):
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def resolve(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
-        return next_(source, info, **kwargs) if source.entity.can_see(self.name) else None
-
-    async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
-        if not source.entity.can_see(self.name):
-            return None
-        return await next_(source, info, **kwargs)
+def relation_allowed(info: Info, slug: str) -> bool:
+    """Following a link into a type the role cannot read gives null, not an error: the same
+    query then works for every role and shows each what it may see."""
+    return info.context.entities.access.allows(slug, Action.READ)

@@ -8,7 +8,7 @@ from typing import Any
 from strawberry.types import Info
 
 from app.graphql.types.base import Connection
-from app.platform.entities import Entity, OrderKey
+from app.platform.entities import OrderKey
 
 
 async def get_one(info: Info, slug: str, entity_id: str, cls: type) -> Any:
@@ -31,12 +31,9 @@ async def connection(
     page = await entities.query(
         slug, where=where, search=search, order_by=order_by, first=first, after=after
     )
-    info.context.limits.charge(len(page.items) + 1)
+    info.context.limits.charge(1 + 2 * len(page.items))  # the connection, its edges and nodes
 
     async def count() -> int:
         return await entities.count(slug, where=where, search=search)
 
-    def wrap(entity: Entity) -> Any:
-        return cls(entity=entity)
-
-    return Connection.of(page, wrap, count)
+    return Connection.of(page, cls, count)

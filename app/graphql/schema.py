@@ -6,15 +6,13 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter, ValidationCache
+from strawberry.extensions import ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 
 from app.graphql.agent import AgentMutation, AgentQuery
 from app.graphql.errors import ErrorCodes
 from app.graphql.limits import (
-    MAX_TOKENS,
-    CachedParse,
     CostLimit,
     DocumentLimits,
     is_read,
@@ -64,8 +62,6 @@ schema = _Schema(
     mutation=Mutation,
     extensions=[
         OperationMetrics,  # first, so that it leaves last and sees the final error codes
-        CachedParse,
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         DocumentLimits,
         lambda: ValidationCache(maxsize=128),
         CostLimit,

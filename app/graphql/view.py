@@ -19,6 +19,7 @@ from app.graphql.schema import schema
 from app.platform import inputs
 from app.platform.auth import Identity
 from app.platform.errors import BadUserInput, ErrorCode
+from app.platform.org_state import OrgState
 from app.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -31,15 +32,17 @@ class GraphQLApp(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         identity: Identity = request.state.identity
-        actor = await self.runtime.actors.resolve(identity)
-        entities = await self.runtime.entities.for_actor(actor)
-        limits = await self.limits_for(identity.organization_id)
+        # One read of the organization's version; types, roles, links and limits are cached.
+        state = await self.runtime.entities.states.get(identity.organization_id)
+        actor = await self.runtime.actors.resolve(identity, state)
+        entities = await self.runtime.entities.for_actor(actor, state)
+        limits = self.limits_for(state)
         return Context(self.runtime, actor, entities, request.state.request_id, limits)
 
-    async def limits_for(self, org: str) -> RequestLimits:
+    def limits_for(self, state: OrgState) -> RequestLimits:
         """The service's limits, or the organization's lower cost limit."""
         settings = self.runtime.settings
-        own = (await self.runtime.entities.limits.get(org)).maxQueryCost
+        own = state.limits.maxQueryCost
         return RequestLimits(
             max_cost=min(settings.graphql_max_cost, own or settings.graphql_max_cost),
             max_nodes=settings.graphql_max_nodes,

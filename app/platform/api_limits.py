@@ -1,23 +1,21 @@
 """Per-organization API limits: an organization may lower the service's query cost limit.
 
 The service's own limits (environment) are the ceiling: an organization sharing the service
-cannot raise its share of the event loop. The values are read on every request, so they are
-cached per process for a few seconds; the process that changes them forgets its copy at once.
+cannot raise its share of the event loop.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.platform.org_settings import SettingsRepository
+from app.platform.org_versions import OrgVersions
 from app.platform.store import Store
 
 NAMESPACE = "api"
-CACHE_SECONDS = 5.0
 
 
 class ApiLimits(BaseModel):
@@ -29,21 +27,17 @@ class ApiLimits(BaseModel):
 
 
 class OrgLimits:
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.monotonic) -> None:
+    """Reads and changes an organization's limits. Requests read them from the
+    organization's cached state (``app.platform.org_state``); a change bumps its version."""
+
+    def __init__(self, store: Store) -> None:
         self._repo = SettingsRepository(store)
-        self._clock = clock
-        self._cache: dict[str, tuple[float, ApiLimits]] = {}
+        self._versions = OrgVersions(store)
 
     async def get(self, org: str) -> ApiLimits:
-        now = self._clock()
-        hit = self._cache.get(org)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
-        limits = await self._repo.get(org, NAMESPACE, ApiLimits)
-        self._cache[org] = (now, limits)
-        return limits
+        return await self._repo.get(org, NAMESPACE, ApiLimits)
 
     async def update(self, org: str, changes: Mapping[str, Any]) -> ApiLimits:
         limits = await self._repo.update(org, NAMESPACE, ApiLimits, changes)
-        self._cache.pop(org, None)
+        await self._versions.bump(org)
         return limits

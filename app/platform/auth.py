@@ -9,6 +9,8 @@ then looked up in the store.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,8 +22,8 @@ import jwt
 from app.platform.actor import SYSTEM_ROLE, Actor
 from app.platform.errors import Unauthenticated
 from app.platform.jwks import JwksKeySource
+from app.platform.org_state import OrgState, OrgStates
 from app.platform.permissions.access import ENTITIES_COLLECTION
-from app.platform.registry import EntityRegistry
 from app.platform.store import Store
 
 
@@ -40,6 +42,10 @@ class Identity:
     user_id: str
     organization_id: str
     roles: frozenset[str]
+
+
+VERIFIED_SECONDS = 60.0  # how long a verified token is taken on trust (at most its expiry)
+MAX_VERIFIED = 4096  # tokens remembered at once
 
 
 class TokenVerifier:
@@ -80,6 +86,8 @@ class TokenVerifier:
         self._audience = audience
         self._claims = claims
         self._leeway = leeway_seconds
+        # token -> (identity, trusted until, the signing key's id for RS256 tokens)
+        self._verified: OrderedDict[str, tuple[Identity, float, str | None]] = OrderedDict()
 
     @property
     def key_source(self) -> JwksKeySource | None:
@@ -99,12 +107,35 @@ class TokenVerifier:
     async def verify(self, token: str) -> Identity:
         """Raises ``Unauthenticated`` with a generic message for every failure, so the reply
         never tells an attacker which check failed. Waits on the network for at most the JWKS
-        wait bound, and only for a ``kid`` not yet known."""
+        wait bound, and only for a ``kid`` not yet known.
+
+        A client sends the same token with every request until it expires, so a verified
+        token is remembered (bounded, by its exact text, signature included) until its expiry
+        or for ``VERIFIED_SECONDS``, whichever comes first; an RS256 token only while its key
+        is still published, so a key the provider withdraws stops working as soon as the key
+        set is refreshed."""
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None:
+            identity, until, kid = cached
+            still_published = kid is None or (self._jwks is not None and self._jwks.has(kid))
+            if now < until and still_published:
+                self._verified.move_to_end(token)
+                return identity
+            del self._verified[token]
         try:
             claims = await self._decode(token)
         except (jwt.PyJWTError, ValueError):
             raise Unauthenticated("The bearer token is missing, invalid or expired.") from None
-        return self._identity(claims)
+        identity = self._identity(claims)
+        expires = claims.get("exp")
+        if isinstance(expires, int | float):
+            until = min(expires + self._leeway, now + VERIFIED_SECONDS)
+            kid = jwt.get_unverified_header(token).get("kid") if self._jwks is not None else None
+            self._verified[token] = (identity, until, kid if isinstance(kid, str) else None)
+            if len(self._verified) > MAX_VERIFIED:
+                self._verified.popitem(last=False)
+        return identity
 
     async def _decode(self, token: str) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
@@ -171,31 +202,38 @@ def mint_dev_token(
 
 
 class ActorResolver:
-    """Finds the entities bound to a user (one query) and builds the actor."""
+    """Finds the entities bound to a user and builds the actor. Links are cached with the
+    organization's state (``app.platform.org_state``): a write that links or unlinks a user
+    bumps the organization's version, so the next request looks them up again."""
 
-    def __init__(self, store: Store) -> None:
-        self._registry = EntityRegistry(store)
+    def __init__(self, store: Store, states: OrgStates | None = None) -> None:
         self._entities = store.collection(ENTITIES_COLLECTION)
+        self._states = states or OrgStates(store)
 
-    async def resolve(self, identity: Identity) -> Actor:
+    async def resolve(self, identity: Identity, state: OrgState | None = None) -> Actor:
         org = identity.organization_id
-        linked = [t for t in (await self._registry.all(org)).values() if t.actor_link]
-        links: dict[str, str] = {}
-        if linked:
-            docs = await self._entities.find(
-                org,
-                {
-                    "$or": [
-                        {"type": t.slug, f"data.{t.user_link_field}": identity.user_id}
-                        for t in linked
-                    ]
-                },
-            )
-            by_type = {d["type"]: d["_id"] for d in docs}
-            links = {t.actor_link: by_type[t.slug] for t in linked if t.slug in by_type}
+        if state is None or state.organization != org:
+            state = await self._states.get(org)
+        links = state.cached_links(identity.user_id)
+        if links is None:
+            links = await self._lookup(org, identity.user_id, state)
+            state.remember_links(identity.user_id, links)
         return Actor(
             user_id=identity.user_id,
             organization_id=org,
             roles=identity.roles,
-            links=MappingProxyType(links),
+            links=links,
         )
+
+    async def _lookup(self, org: str, user_id: str, state: OrgState) -> MappingProxyType:
+        """One indexed query per linked type (``(type, data.<userLinkField>)`` is unique)."""
+        links: dict[str, str] = {}
+        for entity_type in state.types.values():
+            if not entity_type.actor_link:
+                continue
+            found = await self._entities.find_one(
+                org, {"type": entity_type.slug, f"data.{entity_type.user_link_field}": user_id}
+            )
+            if found is not None:
+                links[entity_type.actor_link] = found["_id"]
+        return MappingProxyType(links)

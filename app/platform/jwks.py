@@ -83,6 +83,10 @@ class JwksKeySource:
     def kids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    def has(self, kid: str) -> bool:
+        """Whether the key is (still) published, without waiting for anything."""
+        return kid in self._keys
+
     async def start(self) -> bool:
         """Fetches the keys before the first request needs them, waiting at most the fetch
         timeout. A failure is logged, not raised: the service should start (and answer its

@@ -15,6 +15,7 @@ from app.platform.entities.service import ENTITY_INDEXES, ActorEntities
 from app.platform.errors import Forbidden
 from app.platform.jobs import JOB_INDEXES
 from app.platform.org_settings import SETTINGS_INDEXES
+from app.platform.org_versions import VERSION_INDEXES, OrgVersions
 from app.platform.outbox import MESSAGE_INDEXES
 from app.platform.permissions import Action, RoleDefinition, RoleRepository
 from app.platform.permissions.access import ENTITIES_COLLECTION
@@ -34,6 +35,7 @@ PLATFORM_INDEXES: tuple[IndexSpec, ...] = (
     *JOB_INDEXES,
     *MESSAGE_INDEXES,
     *SETTINGS_INDEXES,
+    *VERSION_INDEXES,
     IndexSpec(TYPES_COLLECTION, (("organizationId", 1), ("slug", 1)), unique=True),
     IndexSpec(ROLES_COLLECTION, (("organizationId", 1), ("name", 1)), unique=True),
     IndexSpec(PACKS_COLLECTION, (("organizationId", 1), ("slug", 1)), unique=True),
@@ -107,6 +109,7 @@ async def install_pack(store: Store, org: str, pack: Pack) -> list[EntityType]:
         {"$setOnInsert": {"slug": pack.slug, "version": pack.version}},
         upsert=True,
     )
+    await OrgVersions(store).bump(org)  # every API process reloads the org's types and roles
     installed = await registry.all(org)
     return [installed[t.slug] for t in pack.entity_types]
 

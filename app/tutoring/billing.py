@@ -21,7 +21,9 @@ async def create_entitlement(entities: ActorEntities, data: Mapping[str, Any]) -
     cannot be booked against until it does (checked at booking)."""
     total = data.get("totalCredits")
     settings = await load_settings(entities.service.store, entities.actor.organization_id)
-    domain = await entities.service.for_actor(entities.actor.acting_for("entitlement.created"))
+    domain = await entities.service.for_actor(
+        entities.actor.acting_for("entitlement.created"), entities.access.state
+    )
     async with undo_on_failure():  # a pack without its expiry jobs is taken back
         pack = await entities.create(
             "entitlement",

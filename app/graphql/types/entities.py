@@ -1,5 +1,6 @@
-"""The six entity types. Every field a mask can hide is nullable and carries ``Masked``;
-every relation carries ``Scoped`` and resolves through a DataLoader."""
+"""The six entity types. Every field a mask can hide is nullable and is read from the
+entity's masked data; every relation asks the engine whether the role may follow it and
+resolves through a DataLoader, whose batch goes through the secure entity service."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from app.graphql.permissions import relation_allowed
 from app.graphql.resolvers import connection
 from app.graphql.types.base import (
     Connection,
     Node,
-    load_one,
+    entity_object,
+    enum_of,
     masked,
     objects_of,
-    relation,
 )
 from app.platform.entities import Entity, OrderKey
 
@@ -27,9 +29,19 @@ def to_one(slug: str, link: str):
     the role cannot read ``slug``, or the target is outside the caller's scope."""
 
     async def resolve(root: Any, info: Info) -> Any:
-        return wrap(NODE_TYPES[slug], await load_one(info, slug, root.entity.get(link)))
+        # Inlined (this runs for every row of a page): relation_allowed + load_one + wrap.
+        context = info.context
+        target = root.entity.data.get(link)
+        loader = context.loaders.readable(slug)
+        if loader is None or not isinstance(target, str):
+            return None
+        entity = await loader.load(target)
+        if entity is None:
+            return None
+        context.limits.charge(1)
+        return NODE_TYPES[slug](entity=entity)
 
-    return strawberry.field(resolver=resolve, extensions=relation(slug))
+    return strawberry.field(resolver=resolve)
 
 
 @strawberry.enum
@@ -106,6 +118,7 @@ class RecurringSchedule:
         return cls(dayOfWeek=d["dayOfWeek"], hour=d["hour"], minute=d.get("minute", 0))
 
 
+@entity_object
 @strawberry.type(description="A tutor who conducts sessions")
 class Teacher(Node):
     name: str | None = masked("name")
@@ -121,6 +134,7 @@ class Teacher(Node):
     timezone: str | None = masked("timezone", description="IANA name; the org's when null")
 
 
+@entity_object
 @strawberry.type(description="A learner receiving tutoring")
 class Student(Node):
     name: str | None = masked("name")
@@ -134,10 +148,12 @@ class Student(Node):
 
     preferredTeacher: Teacher | None = to_one("teacher", "preferredTeacherId")
 
-    @strawberry.field(extensions=relation("session"), description="Newest first.")
+    @strawberry.field(description="Newest first.")
     async def sessions(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[Session] | None:
+        if not relation_allowed(info, "session"):
+            return None
         return await connection(
             info,
             "session",
@@ -150,6 +166,7 @@ class Student(Node):
         )
 
 
+@entity_object
 @strawberry.type(description="Parent or guardian responsible for payment and communication")
 class Guardian(Node):
     name: str | None = masked("name")
@@ -160,15 +177,18 @@ class Guardian(Node):
     paymentMethod: str | None = masked("paymentMethod")
     userId: str | None = masked("userId")
 
-    @strawberry.field(extensions=relation("student"))
+    @strawberry.field
     async def students(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[Student] | None:
+        if not relation_allowed(info, "student"):
+            return None
         return await connection(
             info, "student", Student, {"guardianId": self.entity.id}, None, [], first, after
         )
 
 
+@entity_object
 @strawberry.type(description="A scheduled tutoring session")
 class Session(Node):
     teacherId: strawberry.ID | None = masked("teacherId")
@@ -178,7 +198,7 @@ class Session(Node):
     duration: int | None = masked("duration", description="Minutes")
     subject: str | None = masked("subject")
     meetingLink: str | None = masked("meetingLink")
-    status: SessionStatus | None = masked("status", SessionStatus)
+    status: SessionStatus | None = masked("status", enum_of(SessionStatus))
     entitlementId: strawberry.ID | None = masked("entitlementId")
     paymentId: strawberry.ID | None = masked("paymentId")
     teacherNotes: str | None = masked("teacherNotes")
@@ -206,12 +226,13 @@ class Session(Node):
     entitlement: Entitlement | None = to_one("entitlement", "entitlementId")
 
 
+@entity_object
 @strawberry.type(description="A payment record for sessions or packs")
 class Payment(Node):
     guardianId: strawberry.ID | None = masked("guardianId")
     amount: float | None = masked("amount")
     currency: str | None = masked("currency")
-    status: PaymentStatus | None = masked("status", PaymentStatus)
+    status: PaymentStatus | None = masked("status", enum_of(PaymentStatus))
     method: str | None = masked("method")
     providerReference: str | None = masked("providerReference")
     sessionId: strawberry.ID | None = masked("sessionId")
@@ -228,6 +249,7 @@ class Payment(Node):
     entitlement: Entitlement | None = to_one("entitlement", "entitlementId")
 
 
+@entity_object
 @strawberry.type(description="A pack of session credits")
 class Entitlement(Node):
     guardianId: strawberry.ID | None = masked("guardianId")
@@ -236,7 +258,7 @@ class Entitlement(Node):
     remainingCredits: int | None = masked("remainingCredits")
     usedCredits: int | None = masked("usedCredits")
     expiresAt: datetime | None = masked("expiresAt")
-    status: EntitlementStatus | None = masked("status", EntitlementStatus)
+    status: EntitlementStatus | None = masked("status", enum_of(EntitlementStatus))
     paymentId: strawberry.ID | None = masked("paymentId")
     subject: str | None = masked("subject")
     preferredTeacherId: strawberry.ID | None = masked("preferredTeacherId")

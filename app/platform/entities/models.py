@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Entity:
-    """An entity as one actor may see it: ``data`` holds only the visible fields."""
+class Entity(NamedTuple):
+    """An entity as one actor may see it: ``data`` holds only the visible fields. Immutable,
+    and a tuple: every read of a page builds one per row, so it must be cheap to make."""
 
     id: str
     type: str
     data: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
-    visible: frozenset[str] = field(default_factory=frozenset)
+    visible: frozenset[str] = frozenset()
 
     def get(self, name: str, default: Any = None) -> Any:
         """A field's value, or ``default`` when it is absent or hidden from this actor."""
@@ -35,10 +35,22 @@ class OrderKey:
 
 @dataclass(frozen=True)
 class Page:
+    """A page of entities. Cursors are encoded only when asked for: a page whose cursors
+    nobody reads (most screens) does not pay for them."""
+
     items: list[Entity]
-    cursors: list[str]
-    has_next_page: bool
+    sources: list[Mapping[str, Any]] = field(default_factory=list)  # stored docs, for cursors
+    has_next_page: bool = False
+    encode: Callable[[Mapping[str, Any]], str] | None = None
+
+    def cursor(self, index: int) -> str:
+        assert self.encode is not None
+        return self.encode(self.sources[index])
+
+    @property
+    def cursors(self) -> list[str]:
+        return [self.cursor(i) for i in range(len(self.items))]
 
     @property
     def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
+        return self.cursor(len(self.items) - 1) if self.items else None

@@ -150,7 +150,7 @@ def _doc_value(doc: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def encode_cursor(doc: Mapping[str, Any], spec: Sequence[tuple[str, int]]) -> str:
+def encode_cursor(doc: Mapping[str, Any], *, spec: Sequence[tuple[str, int]]) -> str:
     payload = {
         "s": [[p, d] for p, d in spec],
         "v": [_encode_value(_doc_value(doc, p)) for p, _ in spec],

@@ -8,8 +8,9 @@ Transports and domain code call it; none of them touch the ``entities`` collecti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from bson import ObjectId
@@ -27,10 +28,11 @@ from app.platform.entities.query import (
 )
 from app.platform.errors import BadUserInput, Conflict, Forbidden, NotFound
 from app.platform.jobs import JobService
-from app.platform.permissions import Access, Action, RoleDefinition, RoleRepository, load_access
+from app.platform.org_state import OrgState, OrgStates
+from app.platform.permissions import Access, Action, RoleDefinition, RoleRepository
 from app.platform.permissions.access import ENTITIES_COLLECTION
 from app.platform.registry import EntityRegistry, EntityType
-from app.platform.store import DuplicateKey, IndexSpec, Store
+from app.platform.store import DuplicateKey, IndexSpec, Store, and_filters
 from app.platform.undo import register, undo_on_failure
 
 MAX_PAGE_SIZE = 100
@@ -53,8 +55,9 @@ def _now(clock: Clock) -> datetime:
 
 
 def _and(*parts: Mapping[str, Any] | None) -> dict[str, Any]:
-    live = [dict(p) for p in parts if p]
-    return live[0] if len(live) == 1 else {"$and": live}
+    """The conjunction of filters, as one flat document when their fields do not overlap
+    (the shape a query planner, ours or MongoDB's, matches indexes against best)."""
+    return and_filters(*parts)
 
 
 class EntityService:
@@ -69,10 +72,14 @@ class EntityService:
         self.collection = store.collection(ENTITIES_COLLECTION)
         self.jobs = JobService(store, clock=clock)
         self.limits = OrgLimits(store)
+        self.states = OrgStates(store)
 
-    async def for_actor(self, actor: Actor) -> ActorEntities:
-        access = await load_access(actor, self.roles, self.registry, self.collection)
-        return ActorEntities(self, access)
+    async def for_actor(self, actor: Actor, state: OrgState | None = None) -> ActorEntities:
+        """The actor's permission-bound view. ``state`` is the organization's cached state
+        when the caller already holds it (one request, one version read)."""
+        if state is None or state.organization != actor.organization_id:
+            state = await self.states.get(actor.organization_id)
+        return ActorEntities(self, Access(actor, state, self.collection))
 
 
 class ActorEntities:
@@ -112,18 +119,18 @@ class ActorEntities:
         if after:
             conditions.append(cursor_condition(after, spec))
         if scope.empty or first == 0:
-            return Page([], [], False)
+            return Page([])
         docs = await self._col.find(
             self._org, _and({"type": slug}, scope.filter, *conditions), sort=spec, limit=first + 1
         )
-        page = docs[:first]
-        items, cursors = [], []
-        for doc in page:
-            entity = await self._reveal(slug, Action.LIST, doc)
+        reveal = await self._revealer(slug, Action.LIST)
+        items, sources = [], []
+        for doc in docs[:first]:
+            entity = reveal(doc)
             if entity is not None:
                 items.append(entity)
-                cursors.append(encode_cursor(doc, spec))
-        return Page(items, cursors, len(docs) > first)
+                sources.append(doc)
+        return Page(items, sources, len(docs) > first, partial(encode_cursor, spec=spec))
 
     async def count(
         self, slug: str, *, where: Mapping[str, Any] | None = None, search: str | None = None
@@ -149,7 +156,8 @@ class ActorEntities:
         docs = await self._col.find(
             self._org, _and({"_id": {"$in": wanted}, "type": slug}, scope.filter)
         )
-        found = {d["_id"]: await self._reveal(slug, Action.READ, d) for d in docs}
+        reveal = await self._revealer(slug, Action.READ)
+        found = {d["_id"]: reveal(d) for d in docs}
         return {k: v for k, v in found.items() if v is not None}
 
     async def require(self, slug: str, entity_id: str) -> Entity:
@@ -206,6 +214,7 @@ class ActorEntities:
             register(
                 f"created {slug}", lambda: self._col.delete_one(self._org, {"_id": doc["_id"]})
             )
+            await self._links_changed(entity_type, values)
         return await self._present(slug, Action.READ, doc)
 
     async def update(
@@ -267,6 +276,7 @@ class ActorEntities:
                     f"The {slug} was changed by someone else meanwhile; reload and retry."
                 )
             self._register_restore(slug, current, written)
+            await self._links_changed(entity_type, changed)
         return await self._present(slug, Action.READ, written)
 
     async def view(self, entity: Entity) -> Entity | None:
@@ -363,6 +373,7 @@ class ActorEntities:
                     f"The {slug} was changed by someone else meanwhile; reload and retry."
                 )
             register(f"deleted {slug}", lambda: self._col.insert_one(self._org, current))
+            await self._links_changed(entity_type, current.get("data", {}))
         return entity_id
 
     # -- helpers ----------------------------------------------------------------------
@@ -381,6 +392,30 @@ class ActorEntities:
         if doc is None or not roles:
             raise NotFound(slug, entity_id)
         return doc, roles
+
+    async def _revealer(
+        self, slug: str, action: Action
+    ) -> Callable[[dict[str, Any]], Entity | None]:
+        """``_reveal`` for many documents: the roles' scopes are looked up once."""
+        scopes = [
+            (role, await self.access.role_scope(role, slug))
+            for role in self.access.roles_for(slug, action)
+        ]
+        if len(scopes) == 1:  # most actors: one role, so one mask for every document
+            ((role, scope),) = scopes
+            visible = self.access.visible_fields(slug, [role])
+            admits = scope.predicate
+
+            def reveal_one(doc: dict[str, Any]) -> Entity | None:
+                return self._masked(slug, doc, visible) if admits(doc) else None
+
+            return reveal_one
+
+        def reveal(doc: dict[str, Any]) -> Entity | None:
+            roles = [role for role, scope in scopes if scope.predicate(doc)]
+            return self._entity(slug, doc, roles) if roles else None
+
+        return reveal
 
     async def _reveal(self, slug: str, action: Action, doc: dict[str, Any]) -> Entity | None:
         """The masked entity; None if no role's predicate admits a document the filter
@@ -403,8 +438,15 @@ class ActorEntities:
         return self._entity(slug, doc, roles)
 
     def _entity(self, slug: str, doc: Mapping[str, Any], roles: list[RoleDefinition]) -> Entity:
-        visible = self.access.visible_fields(slug, roles)
-        data = {k: v for k, v in doc.get("data", {}).items() if k in visible}
+        return self._masked(slug, doc, self.access.visible_fields(slug, roles))
+
+    @staticmethod
+    def _masked(slug: str, doc: Mapping[str, Any], visible: frozenset[str]) -> Entity:
+        # Copy, then drop what the mask hides: a mask hides few fields, so this touches fewer
+        # keys than picking the visible ones one by one.
+        data = dict(doc.get("data", {}))
+        for name in data.keys() - visible:
+            del data[name]
         return Entity(
             id=doc["_id"],
             type=slug,
@@ -463,6 +505,12 @@ class ActorEntities:
         return await self.service.audit.record(
             self.actor, action, at=at, entity_type=slug, entity_id=entity_id, fields=fields
         )
+
+    async def _links_changed(self, entity_type: EntityType, fields: Iterable[str]) -> None:
+        """A write that links a user to an entity (or unlinks one) changes the actors that
+        every API process has cached for the organization: bump its version."""
+        if entity_type.actor_link and entity_type.user_link_field in fields:
+            await self.service.states.changed(self._org)
 
     async def _forget(self, entry: str | None) -> None:
         """Takes back the audit entry of a write that did not happen."""

@@ -1,14 +1,16 @@
 """One actor's compiled permissions for one request or job.
 
-``load_access`` reads the actor's roles and the organization's entity types once; scopes are
-compiled lazily and cached, so a request that touches many entities of a type pays for its
+An ``Access`` is built from the organization's cached state (``app.platform.org_state``):
+its roles and types, and the decisions of its role set, computed once per role set. Scopes
+depend on the actor (its links) and on data (relational rules), so they are compiled per
+request, lazily, once per type: a request that touches many entities of a type pays for its
 scope (including relational look-ups) once, whatever the page size.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.platform.actor import SYSTEM_ROLE, Actor
 from app.platform.errors import BadUserInput, Forbidden
@@ -24,10 +26,12 @@ from app.platform.permissions.models import (
     ScopeAll,
     WriteMask,
 )
-from app.platform.permissions.repository import RoleRepository
 from app.platform.permissions.scope import Scope, compile_field_match, doc_path, scope_from_ids
-from app.platform.registry import SYSTEM_FIELDS, EntityRegistry, EntityType
-from app.platform.store import Collection
+from app.platform.registry import EntityType
+from app.platform.store import Collection, and_filters
+
+if TYPE_CHECKING:
+    from app.platform.org_state import OrgState
 
 ENTITIES_COLLECTION = "entities"
 _MAX_RELATION_DEPTH = 3
@@ -44,16 +48,18 @@ SYSTEM_ROLE_DEFINITION = RoleDefinition(
 
 
 class Access:
-    def __init__(
-        self,
-        actor: Actor,
-        roles: list[RoleDefinition],
-        types: dict[str, EntityType],
-        entities: Collection,
-    ) -> None:
+    def __init__(self, actor: Actor, state: OrgState, entities: Collection) -> None:
         self.actor = actor
+        self.state = state
+        self.types = state.types
+        if actor.is_system:
+            roles = [SYSTEM_ROLE_DEFINITION]
+        else:
+            # A token can claim any role name; only roles defined for the organization grant.
+            claimed = sorted(actor.roles - {SYSTEM_ROLE})
+            roles = [state.roles[n] for n in claimed if n in state.roles]
         self.roles = roles
-        self.types = types
+        self.compiled = state.compiled(roles)
         self._entities = entities
         self._scopes: dict[tuple[str, str, int], asyncio.Future[Scope]] = {}
 
@@ -70,13 +76,10 @@ class Access:
 
     def roles_for(self, slug: str, action: Action) -> list[RoleDefinition]:
         """The actor's roles that allow ``action`` on ``slug``; a deny in any role wins."""
-        decisions = [(r, r.decision(slug, action)) for r in self.roles]
-        if any(d == "deny" for _, d in decisions):
-            return []
-        return [r for r, d in decisions if d == "allow"]
+        return list(self.compiled.roles_for(slug, action))
 
     def allows(self, slug: str, action: Action) -> bool:
-        return bool(self.roles_for(slug, action))
+        return bool(self.compiled.roles_for(slug, action))
 
     def require(self, slug: str, action: Action) -> list[RoleDefinition]:
         self.entity_type(slug)
@@ -84,10 +87,10 @@ class Access:
 
     def require_resource(self, resource: str, action: Action) -> list[RoleDefinition]:
         """Policies also guard resources that are not entities (settings, packs, jobs)."""
-        roles = self.roles_for(resource, action)
+        roles = self.compiled.roles_for(resource, action)
         if not roles:
             raise Forbidden(f"Your role may not {action} {resource}.")
-        return roles
+        return list(roles)
 
     # -- scope ------------------------------------------------------------------------
 
@@ -100,9 +103,22 @@ class Access:
         """Compiled once per request: concurrent resolvers await the same compilation
         instead of each running the relational look-ups again."""
         key = (role.name, slug, depth)
-        if key not in self._scopes:
-            self._scopes[key] = asyncio.ensure_future(self._compile(role, slug, depth))
-        return await self._scopes[key]
+        pending = self._scopes.get(key)
+        if pending is not None:
+            return await pending  # done already, or being compiled by another resolver
+        # The first caller compiles in its own task (no task of its own to schedule); others
+        # wait on the future it fills.
+        pending = self._scopes[key] = asyncio.get_running_loop().create_future()
+        try:
+            scope = await self._compile(role, slug, depth)
+        except BaseException as exc:
+            del self._scopes[key]  # let a later caller try again
+            if not pending.cancelled():
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: no "never retrieved" warning if none waits
+            raise
+        pending.set_result(scope)
+        return scope
 
     def _names_real_fields(self, slug: str, rule: object) -> bool:
         """A rule over a field its type lacks (a typo, a dotted path) would make the filter
@@ -147,9 +163,7 @@ class Access:
     async def _distinct(self, slug: str, key: str, scope: Scope) -> list[Any]:
         if scope.empty:
             return []
-        query: dict[str, Any] = {"type": slug}
-        if scope.filter is not None:
-            query = {"$and": [query, scope.filter]}
+        query = and_filters({"type": slug}, scope.filter)
         return [v for v in await self._entities.distinct(self.actor.organization_id, key, query)]
 
     async def reaching_roles(
@@ -162,56 +176,22 @@ class Access:
                 out.append(role)
         return out
 
-    # -- masks ------------------------------------------------------------------------
+    # -- masks (decided once per role set, see ``CompiledRoles``) ------------------------
 
     def visible_fields(self, slug: str, roles: list[RoleDefinition]) -> frozenset[str]:
-        """Fields shown to an actor reaching a document through ``roles``: a field hidden by
-        every reaching role stays hidden even if another role of the actor could see it."""
-        fields = self.entity_type(slug).fields
-        visible: set[str] = set(SYSTEM_FIELDS) if roles else set()
-        for role in roles:
-            mask = role.read_mask(slug)
-            if mask is not None:
-                visible |= mask.visible(fields)
-        return frozenset(visible)
+        self.entity_type(slug)
+        return self.compiled.visible_fields(slug, roles)
 
     def filterable_fields(self, slug: str) -> frozenset[str]:
-        """Fields visible on every document the actor can list; only these may be filtered,
-        searched or sorted on, or a filter would reveal a hidden value."""
-        fields = self.entity_type(slug).fields
-        roles = self.roles_for(slug, Action.LIST)
-        if not roles:
-            return frozenset()
-        common = set(fields)
-        for role in roles:
-            mask = role.read_mask(slug)
-            common &= mask.visible(fields) if mask is not None else set()
-        return frozenset(common) | frozenset(SYSTEM_FIELDS)
+        self.entity_type(slug)
+        return self.compiled.filterable_fields(slug)
 
     def writable_fields(
         self, slug: str, action: Action, roles: list[RoleDefinition]
     ) -> frozenset[str]:
-        entity_type = self.entity_type(slug)
-        settable = set(entity_type.fields) - set(entity_type.server_owned)
-        out: set[str] = set()
-        for role in roles:
-            mask = role.write_mask(slug)
-            read = role.read_mask(slug)
-            if mask is None or read is None:
-                continue
-            # A role never writes a field it cannot read: a no-op write would confirm a guess.
-            out |= mask.writable(action, settable) & read.visible(entity_type.fields)
-        return frozenset(out)
+        self.entity_type(slug)
+        return self.compiled.writable_fields(slug, action, roles)
 
 
-async def load_access(
-    actor: Actor, roles: RoleRepository, registry: EntityRegistry, entities: Collection
-) -> Access:
-    org = actor.organization_id
-    types = await registry.all(org)
-    if actor.is_system:
-        role_defs = [SYSTEM_ROLE_DEFINITION]
-    else:
-        # A token can claim any role name; only roles defined for the organization grant.
-        role_defs = await roles.for_names(org, actor.roles - {SYSTEM_ROLE})
-    return Access(actor, role_defs, types, entities)
+def load_access(actor: Actor, state: OrgState, entities: Collection) -> Access:
+    return Access(actor, state, entities)

@@ -1,9 +1,11 @@
-"""Stored role definitions, one document per (organization, role)."""
+"""Stored role definitions, one document per (organization, role). Every change bumps the
+organization's version, so API processes reload their cached copy (``org_state``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from app.platform.org_versions import OrgVersions
 from app.platform.permissions.models import ReadMask, RoleDefinition
 from app.platform.store import Store
 
@@ -13,6 +15,7 @@ ROLES_COLLECTION = "roles"
 class RoleRepository:
     def __init__(self, store: Store) -> None:
         self._col = store.collection(ROLES_COLLECTION)
+        self._versions = OrgVersions(store)
 
     async def for_names(self, org: str, names: Iterable[str]) -> list[RoleDefinition]:
         docs = await self._col.find(org, {"name": {"$in": sorted(set(names))}})
@@ -38,6 +41,13 @@ class RoleRepository:
             else {"$set": {path: mask.model_dump(mode="json")}}
         )
         await self._col.update_one(org, {"name": role}, update)
+        await self._versions.bump(org)
+
+    async def replace(self, org: str, role: RoleDefinition) -> None:
+        """Stores an organization's own version of a role (its customisation)."""
+        doc = role.to_doc()
+        await self._col.update_one(org, {"name": role.name}, {"$set": doc}, upsert=True)
+        await self._versions.bump(org)
 
 
 def _strip(doc: dict) -> dict:

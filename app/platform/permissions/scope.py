@@ -17,6 +17,7 @@ from app.platform.actor import Actor
 from app.platform.permissions.models import FieldMatch, ReferencedBy, Related, ScopeAll, ScopeRule
 
 MISSING: Any = object()
+_EMPTY: dict[str, Any] = {}
 Predicate = Callable[[dict[str, Any]], bool]
 
 
@@ -65,6 +66,8 @@ class Scope:
     def all_of(cls, scopes: Sequence[Scope]) -> Scope:
         if any(s.empty for s in scopes):
             return cls.nothing()
+        if len(scopes) == 1:  # the usual single rule: no wrapper to call for every document
+            return scopes[0]
         filters = [s.filter for s in scopes if s.filter is not None]
         preds = [s.predicate for s in scopes]
         combined = None if not filters else filters[0] if len(filters) == 1 else {"$and": filters}
@@ -77,6 +80,8 @@ class Scope:
             return cls.nothing()
         if any(s.filter is None for s in live):
             return cls.everything()
+        if len(live) == 1:
+            return live[0]
         preds = [s.predicate for s in live]
         combined = live[0].filter if len(live) == 1 else {"$or": [s.filter for s in live]}
         return cls(combined, lambda doc: any(p(doc) for p in preds))
@@ -99,6 +104,15 @@ def compile_field_match(rule: FieldMatch, actor: Actor) -> Scope:
         # match every document that lacks the field, which must never widen a scope.
         return Scope.nothing()
     if rule.operator == "eq":
+        if isinstance(value, str) and rule.field != "id":
+            # The common rule (an id the actor is linked to): a string stored under data.
+            field = rule.field
+
+            def same_id(doc: dict[str, Any]) -> bool:
+                actual = doc.get("data", _EMPTY).get(field, MISSING)
+                return actual == value if type(actual) is str else _equals(actual, value)
+
+            return Scope({path: value}, same_id)
         return Scope({path: value}, lambda doc: _equals(doc_value(doc, rule.field), value))
     if rule.operator == "ne":
         return Scope(

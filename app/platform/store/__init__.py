@@ -6,7 +6,16 @@ from app.platform.store.base import (
     DuplicateKey,
     IndexSpec,
     Store,
+    and_filters,
 )
 from app.platform.store.factory import open_store
 
-__all__ = ["ORG_FIELD", "Collection", "DuplicateKey", "IndexSpec", "Store", "open_store"]
+__all__ = [
+    "ORG_FIELD",
+    "Collection",
+    "DuplicateKey",
+    "IndexSpec",
+    "Store",
+    "and_filters",
+    "open_store",
+]

@@ -77,6 +77,18 @@ class StoreStats:
         self.by_collection[collection] = self.by_collection.get(collection, 0) + 1
 
 
+def and_filters(*parts: Filter | None) -> dict[str, Any]:
+    """The conjunction of filters: one flat document when no field (or operator) repeats,
+    else an ``$and`` of them. Flat documents let a planner see every equality at once."""
+    live = [p for p in parts if p]
+    merged: dict[str, Any] = {}
+    for part in live:
+        if merged.keys() & part.keys():
+            return {"$and": [dict(p) for p in live]}
+        merged.update(part)
+    return merged
+
+
 def _scoped(org: str, filter: Filter | None) -> dict[str, Any]:
     if not org:
         raise ValueError("every store call needs an organization id")

@@ -28,9 +28,11 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import mongomock
+from bson import ObjectId
 from mongomock import filtering, helpers
 from mongomock.store import CollectionStore
 from pymongo import ReturnDocument
@@ -40,6 +42,7 @@ from app.platform.store.base import ORG_FIELD, Collection, Filter, IndexSpec, So
 log = logging.getLogger(__name__)
 
 TYPED_COLLECTIONS = frozenset({"entities"})  # partitioned by type as well
+_MISSING = object()
 
 
 def _value_at(doc: Mapping[str, Any], path: str) -> Any:
@@ -55,11 +58,17 @@ def _hashable(value: Any) -> bool:
     return isinstance(value, Hashable) and not isinstance(value, bool | float) and value is not None
 
 
+def _indexable(value: Any) -> bool:
+    """Strings and ObjectIds: values whose equality is exact in MongoDB and in Python (no
+    1 == 1.0 == True), so an index lookup finds exactly what the query matches."""
+    return isinstance(value, str | ObjectId)
+
+
 def _keys(value: Any) -> list[Any]:
     """Index entries for a stored value (each element of an array, as MongoDB's multikey)."""
     if isinstance(value, list):
-        return [v for v in value if _hashable(v)]
-    return [value] if _hashable(value) else []
+        return [v for v in value if _indexable(v)]
+    return [value] if _indexable(value) else []
 
 
 class _TrackedStore(CollectionStore):
@@ -77,8 +86,9 @@ class _TrackedStore(CollectionStore):
 class _Partition:
     """One mongomock collection plus hash indexes over some of its fields."""
 
-    def __init__(self, col: mongomock.Collection, fields: set[str]) -> None:
+    def __init__(self, col: mongomock.Collection, fields: set[str], key: dict[str, Any]) -> None:
         self.col = col
+        self.key_values = key  # the partition's own values of the partition keys
         col._store.__class__ = _TrackedStore
         col._store.pending = set()
         self.pending: set[Any] = col._store.pending
@@ -128,40 +138,57 @@ class _Partition:
 
     # -- queries ------------------------------------------------------------------------
 
-    def candidates(self, filter: Mapping[str, Any]) -> set[Any] | None:
-        """Ids that may match ``filter`` (None: every document may)."""
-        best: set[Any] | None = None
-        conditions = [filter, *(c for c in filter.get("$and", ()) if isinstance(c, Mapping))]
-        for condition in conditions:
-            for path in self.fields & condition.keys():
-                found = self._lookup(path, condition[path])
-                if found is not None and (best is None or len(found) < len(best)):
-                    best = found
-        return best
+    def candidates(self, filter: Mapping[str, Any]) -> tuple[set[Any] | None, bool]:
+        """Ids that may match ``filter`` (None: every document may), and whether they match
+        it exactly: every condition of the filter (and of its top-level ``$and``) is an
+        indexed lookup or the partition itself, so the index answers the whole query."""
+        found: set[Any] | None = None
+        exact = True
+        conjuncts = [filter, *(c for c in filter.get("$and", ()) if isinstance(c, Mapping))]
+        for condition in conjuncts:
+            for path, wanted in condition.items():
+                if path == "$and" and condition is filter:
+                    continue
+                ids = self._lookup(path, wanted) if path in self.fields else None
+                if ids is None:  # only this partition's own key is answered without a scan
+                    exact = exact and self.key_values.get(path, _MISSING) == wanted
+                    continue
+                found = ids if found is None else found & ids
+        return found, exact and found is not None
 
     def _lookup(self, path: str, wanted: Any) -> set[Any] | None:
         bucket = self._index[path]
         if isinstance(wanted, Mapping):
             values = wanted.get("$in") if set(wanted) == {"$in"} else None
-            if not isinstance(values, list) or not all(_hashable(v) for v in values):
+            if not isinstance(values, list) or not all(_indexable(v) for v in values):
                 return None
             out: set[Any] = set()
             for v in values:
                 out |= bucket.get(v, set())
             return out
-        if not _hashable(wanted):
+        if not _indexable(wanted):
             return None
         return set(bucket.get(wanted, ()))
 
+    def iter_documents(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """The stored documents matching ``filter`` (given in stored form: naive UTC)."""
+        return self._iter_documents(filter)
+
     def _iter_documents(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         documents = self.col._store._documents
-        ids = self.candidates(filter)
+        ids, exact = self.candidates(filter)
         if ids is None:
             docs = list(documents.values())
         else:
-            ids |= {i for i in self.pending if i in documents}
+            pending = {i for i in self.pending if i in documents}
             order = self._order
-            docs = [documents[i] for i in sorted(ids, key=lambda i: order.get(i, -1))]
+            if pending:
+                ids |= pending
+                docs = [documents[i] for i in sorted(ids, key=lambda i: order.get(i, -1))]
+            else:
+                docs = [documents[i] for i in sorted(ids, key=order.__getitem__)]
+            if exact and not pending:
+                return iter(docs)
         return (d for d in docs if filtering.filter_applies(filter, d))
 
     def first_match(self, filter: Mapping[str, Any]) -> Any:
@@ -190,7 +217,7 @@ class _PartitionedRaw:
         part = self._parts.get(key)
         if part is None:
             col = self._db[f"{self._name}|{len(self._parts)}"]
-            part = _Partition(col, set())
+            part = _Partition(col, set(), dict(zip(self._keys, key, strict=True)))
             for spec in self._specs.values():
                 self._apply(part, spec)
             self._parts[key] = part
@@ -200,8 +227,11 @@ class _PartitionedRaw:
         """The partitions a filter can match: all when it names no organization (the one
         cross-organization read) or, in a typed collection, no single type."""
         key = []
+        conjuncts = [c for c in filter.get("$and", ()) if isinstance(c, Mapping)]
         for field in self._keys:
             value = filter.get(field)
+            if value is None:  # a partition key may sit in a top-level $and
+                value = next((c[field] for c in conjuncts if isinstance(c.get(field), str)), None)
             if not isinstance(value, str):
                 prefix = tuple(key)
                 return [p for k, p in self._parts.items() if k[: len(prefix)] == prefix]
@@ -240,42 +270,53 @@ class _PartitionedRaw:
         self, filter: Filter, sort: SortSpec | None, limit: int | None, skip: int
     ) -> list[dict[str, Any]]:
         await asyncio.sleep(0)
-        parts = self._route(filter)
-        if len(parts) == 1:
-            cursor = parts[0].col.find(dict(filter))
-            if sort:
-                cursor = cursor.sort(list(sort))
-            if skip:
-                cursor = cursor.skip(skip)
-            if limit:
-                cursor = cursor.limit(limit)
-            return list(cursor)
-        docs = [d for p in parts for d in p.col.find(dict(filter))]
+        return self._select(filter, sort, limit, skip)
+
+    def _select(
+        self, filter: Filter, sort: SortSpec | None, limit: int | None, skip: int = 0
+    ) -> list[dict[str, Any]]:
+        """Matching documents, sorted, paged and copied out -- mongomock's semantics, but
+        only the returned documents are copied, once."""
+        docs = self._matches(filter)
         for key, direction in reversed(list(sort or ())):
-            docs.sort(key=_sort_key(key), reverse=direction < 0)
-        docs = docs[skip:]
-        return docs[:limit] if limit else docs
+            docs.sort(key=_sort_key(key, docs), reverse=direction < 0)
+        docs = docs[skip : skip + limit] if limit else docs[skip:]
+        return [_export(d) for d in docs]
+
+    def _matches(self, filter: Filter) -> list[dict[str, Any]]:
+        """The stored documents (not copies) that match ``filter``, in insertion order."""
+        stored_form = helpers.patch_datetime_awareness_in_document(dict(filter))
+        return [d for part in self._route(filter) for d in part.iter_documents(stored_form)]
 
     async def find_one(self, filter: Filter) -> dict[str, Any] | None:
         await asyncio.sleep(0)
-        for part in self._route(filter):
-            found = part.col.find_one(dict(filter))
-            if found is not None:
-                return found
-        return None
+        found = self._select(filter, None, 1)
+        return found[0] if found else None
 
     async def count(self, filter: Filter) -> int:
         await asyncio.sleep(0)
-        return sum(p.col.count_documents(dict(filter)) for p in self._route(filter))
+        return len(self._matches(filter))
 
     async def distinct(self, key: str, filter: Filter) -> list[Any]:
         await asyncio.sleep(0)
-        seen: list[Any] = []
-        for part in self._route(filter):
-            for value in part.col.distinct(key, dict(filter)):
-                if value not in seen:
-                    seen.append(value)
-        return seen
+        seen: dict[Any, None] = {}
+        unhashable: list[Any] = []
+        parts = key.split(".")
+        for doc in self._matches(filter):
+            value: Any = doc
+            for part in parts:  # a plain dotted path (what distinct is called with)
+                value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+            if type(value) is str:  # the usual case: an id
+                seen[value] = None
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                if item is _MISSING:
+                    continue
+                if _hashable(item) or isinstance(item, bool | float):
+                    seen.setdefault(item, None)
+                elif item not in unhashable:
+                    unhashable.append(item)
+        return [_export(v) for v in [*seen, *unhashable]]
 
     async def insert_one(self, doc: dict[str, Any]) -> None:
         await asyncio.sleep(0)
@@ -360,8 +401,34 @@ class _PartitionedRaw:
             self._apply(part, spec)
 
 
-def _sort_key(key: str) -> Callable[[dict[str, Any]], Any]:
+_PLAIN = (str, datetime, int)
+
+
+def _sort_key(
+    key: str, docs: list[dict[str, Any]] | None = None
+) -> Callable[[dict[str, Any]], Any]:
+    """mongomock's BSON ordering; when every document holds a value of one plain type at
+    ``key`` (the usual case: ids, times), that value itself orders them the same way."""
+    if docs:
+        parts = key.split(".")
+
+        def plain(doc: dict[str, Any]) -> Any:
+            value: Any = doc
+            for part in parts:
+                value = value.get(part) if isinstance(value, dict) else None
+            return value
+
+        values = [plain(d) for d in docs]
+        kind = type(values[0])
+        if kind in _PLAIN and all(type(v) is kind for v in values):
+            by_id = {id(d): v for d, v in zip(docs, values, strict=True)}
+            return lambda doc: by_id[id(doc)]
     return lambda doc: filtering.resolve_sort_key(key, doc)
+
+
+# A copy of a stored document as the client returns it: datetimes aware (UTC), like the
+# tz_aware MongoDB client; dicts and lists copied, scalars shared (they are immutable).
+_export = helpers.make_datetime_timezone_aware_in_document
 
 
 class MemoryStore:
@@ -405,4 +472,3 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
-

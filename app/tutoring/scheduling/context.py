@@ -204,7 +204,11 @@ class Scheduling:
 async def scheduling(entities: ActorEntities, purpose: str) -> Scheduling:
     service = entities.service
     actor = entities.actor
-    domain = entities if actor.is_system else await service.for_actor(actor.acting_for(purpose))
+    domain = (
+        entities
+        if actor.is_system
+        else await service.for_actor(actor.acting_for(purpose), entities.access.state)
+    )
     return Scheduling(
         entities=entities,
         domain=domain,

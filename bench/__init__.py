@@ -1,0 +1,1 @@
+"""Benchmark scripts: run each as ``.venv/bin/python bench/NAME.py``."""
