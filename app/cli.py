@@ -109,7 +109,19 @@ async def _seed(runtime: Runtime, org: str) -> None:
 
 async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
     from app.graphql.app import create_app
+    from app.graphql.metrics import API_SERVICE_NAME
     from app.graphql.server import Server, server_config
+    from app.platform.metrics import start_telemetry
+
+    settings = runtime.settings
+    # Before create_app: the schema carries the tracing extension only while tracing is on.
+    telemetry = start_telemetry(
+        API_SERVICE_NAME,
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+        metrics_port=settings.metrics_port,
+        metrics_token=settings.metrics_token,
+    )
+    await runtime.verifier.start()  # the identity provider's keys, before the first request
 
     for org in dict.fromkeys([*runtime.settings.orgs, *args.orgs]):
         await _install(runtime, org, "tutoring")
@@ -135,6 +147,7 @@ async def _serve(runtime: Runtime, args: argparse.Namespace) -> None:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        await asyncio.to_thread(telemetry.close)
 
 
 async def _work(runtime: Runtime) -> None:
@@ -145,14 +158,21 @@ async def _work(runtime: Runtime) -> None:
             "`tutoring worker` needs the store the API uses (MONGODB_URL): on the in-memory "
             "store it would see no API data. `tutoring serve` runs a worker in-process instead."
         )
+    from workers.settings import worker_telemetry
+
     await runtime.attach_queue()
-    await worker_for(runtime).async_run()
+    telemetry = worker_telemetry(runtime)
+    try:
+        await worker_for(runtime).async_run()
+    finally:
+        await asyncio.to_thread(telemetry.close)
 
 
 async def _mcp(runtime: Runtime, args: argparse.Namespace) -> None:
     from app.mcp_server import serve_stdio
 
     token = args.token or os.environ.get("TUTORING_TOKEN", "")
+    await runtime.verifier.start()
     if args.demo:
         if runtime.store.persistent:
             raise ConfigurationError("--demo seeds only the in-memory store")

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     auth_claim_org: str = "org_id"
     auth_claim_roles: str = "roles"
     auth_role_prefix: str = "org:"
+    auth_jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    auth_jwks_wait_seconds: float = Field(default=0.5, gt=0)
+    auth_jwks_min_refresh_seconds: float = Field(default=60.0, ge=0)
+    auth_jwks_max_age_seconds: float = Field(default=900.0, gt=0)
+    auth_jwks_max_bytes: int = Field(default=1_000_000, gt=0)
     tutoring_env: Literal["development", "production"] = "development"
     graphql_max_cost: int = Field(default=10_000, ge=1)
     graphql_max_nodes: int = Field(default=20_000, ge=1)

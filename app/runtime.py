@@ -139,6 +139,11 @@ async def build_runtime(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
         claims=settings.claim_names,
+        jwks_fetch_timeout_seconds=settings.auth_jwks_timeout_seconds,
+        jwks_wait_seconds=settings.auth_jwks_wait_seconds,
+        jwks_min_refresh_seconds=settings.auth_jwks_min_refresh_seconds,
+        jwks_max_age_seconds=settings.auth_jwks_max_age_seconds,
+        jwks_max_bytes=settings.auth_jwks_max_bytes,
     )
     entities = EntityService(store, clock=clock)
     runtime = Runtime(
