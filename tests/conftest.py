@@ -262,3 +262,70 @@ def frozen_heap():
     gc.freeze()
     yield
     gc.unfreeze()
+
+
+# -- every store query the suite sends must be served by a declared index ----------------------
+
+SEEN_SHAPES: set = set()
+
+
+def _sent_by_the_service() -> bool:
+    """Whether the code that called the store is the service's (not a test reading or
+    preparing data directly)."""
+    import sys
+
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "/app/platform/store/" not in name and "/tests/faults.py" not in name:
+            return "/tests/" not in name
+        frame = frame.f_back
+    return False
+
+
+def _record_shapes() -> None:
+    from app.platform.store import memory
+    from app.platform.store.shapes import shapes
+
+    raw = memory._PartitionedRaw
+
+    def wrap(name: str, filter_at: int, sort_at: int | None = None) -> None:
+        original = getattr(raw, name)
+
+        async def recorded(self, *args, **kwargs):
+            if _sent_by_the_service():
+                filter = args[filter_at]
+                sort = args[sort_at] if sort_at is not None else None
+                SEEN_SHAPES.update(shapes(self._name, filter, sort))
+            return await original(self, *args, **kwargs)
+
+        setattr(raw, name, recorded)
+
+    wrap("find", 0, 1)
+    wrap("find_one", 0)
+    wrap("count", 0)
+    wrap("distinct", 1)
+    wrap("update_one", 0)
+    wrap("find_one_and_update", 0)
+    wrap("delete_one", 0)
+
+
+_record_shapes()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fails the run, naming each query shape no declared index serves (see
+    ``app.platform.store.shapes``). Collections only tests use are not the service's."""
+    from app.platform.packs import all_indexes
+    from app.platform.store.shapes import uncovered
+    from app.tutoring.pack import PACKS
+
+    indexes = all_indexes(list(PACKS.values()))
+    declared = {i.collection for i in indexes}
+    missing = uncovered([s for s in SEEN_SHAPES if s.collection in declared], indexes)
+    if missing:
+        lines = "\n".join(f"  {shape}" for shape in missing)
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"\nQueries the service sent that no declared index serves:\n{lines}", red=True
+        )
+        session.exitstatus = 1

@@ -62,7 +62,8 @@ async def _drain(runtime, handlers_override=None) -> None:
 
 
 async def _messages(runtime, org, **filter):
-    return await Outbox(runtime.store).list(org, **filter)
+    messages = await Outbox(runtime.store).list(org)
+    return [m for m in messages if all(m.get(k) == v for k, v in filter.items())]
 
 
 async def _jobs(runtime, w, ref):

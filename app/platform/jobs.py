@@ -32,7 +32,7 @@ JOB_RESOURCE = "job"
 JOB_INDEXES = (
     IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("key", 1)), unique=True),
     IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("status", 1), ("runAt", 1))),
-    IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("refs", 1), ("runAt", 1))),
+    IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("refs", 1), ("runAt", 1), ("key", 1))),
 )
 MAX_ATTEMPTS = 5
 

@@ -23,6 +23,7 @@ MESSAGES_COLLECTION = "messages"
 MESSAGE_INDEXES = (
     IndexSpec(MESSAGES_COLLECTION, (("organizationId", 1), ("idempotencyKey", 1)), unique=True),
     IndexSpec(MESSAGES_COLLECTION, (("organizationId", 1), ("status", 1), ("createdAt", 1))),
+    IndexSpec(MESSAGES_COLLECTION, (("organizationId", 1), ("createdAt", 1), ("_id", 1))),
 )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from app.platform.audit import AUDIT_INDEXES
 from app.platform.calendar import CALENDAR_INDEXES
+from app.platform.entities.query import field_path
 from app.platform.entities.service import ENTITY_INDEXES, ActorEntities
 from app.platform.errors import Forbidden
 from app.platform.jobs import JOB_INDEXES
@@ -52,16 +53,19 @@ class Pack:
 
     def indexes(self) -> list[IndexSpec]:
         """Indexes for every query pattern the platform runs on this pack's types: reference
-        look-ups (scopes, delete checks), user links (unique), and declared patterns."""
+        look-ups (scopes, relations, delete checks) in the default page order, user links
+        (unique), and the patterns each type declares (its filters and orders)."""
         specs: list[IndexSpec] = []
         base = (("organizationId", 1), ("type", 1))
+        by_time = (("createdAt", 1), ("_id", 1))  # the default page order, for keyset cursors
         link_fields: set[str] = set()
         for t in self.entity_types:
             for ref in t.references:
-                specs.append(IndexSpec(ENTITIES_COLLECTION, (*base, (f"data.{ref}", 1))))
+                specs.append(IndexSpec(ENTITIES_COLLECTION, (*base, (f"data.{ref}", 1), *by_time)))
             for pattern in t.indexes:
-                keys = tuple((f"data.{f}", d) for f, d in pattern)
-                specs.append(IndexSpec(ENTITIES_COLLECTION, (*base, *keys)))
+                keys = tuple((field_path(f), d) for f, d in pattern)
+                tail = tuple(k for k in by_time if k[0] not in {f for f, _ in keys})
+                specs.append(IndexSpec(ENTITIES_COLLECTION, (*base, *keys, *tail)))
             if t.actor_link:
                 link_fields.add(t.user_link_field)
         for name in sorted(link_fields):
@@ -85,12 +89,17 @@ def _dedupe(specs: Sequence[IndexSpec]) -> list[IndexSpec]:
     return list(seen.values())
 
 
-async def ensure_indexes(store: Store, packs: Sequence[Pack]) -> None:
-    """Run at start-up: the platform's own indexes and every known pack's."""
+def all_indexes(packs: Sequence[Pack]) -> list[IndexSpec]:
+    """The platform's own indexes and every known pack's."""
     specs = [*PLATFORM_INDEXES]
     for pack in packs:
         specs.extend(pack.indexes())
-    await store.ensure_indexes(specs)
+    return _dedupe(specs)
+
+
+async def ensure_indexes(store: Store, packs: Sequence[Pack]) -> None:
+    """Run at start-up."""
+    await store.ensure_indexes(all_indexes(packs))
 
 
 async def install_pack(store: Store, org: str, pack: Pack) -> list[EntityType]:

@@ -68,6 +68,8 @@ TEACHER = EntityType(
         "detailFields": ["name", "email", "phone", "subjects", "availability", "bio"],
     },
     actorLink="teacherId",
+    # The orders and filters the API offers (GraphQL TeacherOrder, TeacherFilter).
+    indexes=((("name", 1),), (("email", 1),)),
 )
 
 STUDENT = EntityType(
@@ -91,6 +93,7 @@ STUDENT = EntityType(
         "detailFields": ["name", "grade", "subjects", "notes", "preferredTeacherId"],
     },
     references={"guardianId": "guardian", "preferredTeacherId": "teacher"},
+    indexes=((("name", 1),), (("grade", 1),)),
 )
 
 GUARDIAN = EntityType(
@@ -117,6 +120,7 @@ GUARDIAN = EntityType(
         "detailFields": ["name", "email", "phone", "whatsappNumber", "billingAddress"],
     },
     actorLink="guardianId",
+    indexes=((("name", 1),), (("email", 1),)),
 )
 
 SESSION_STATUSES = (
@@ -198,6 +202,9 @@ SESSION = EntityType(
         (("teacherId", 1), ("startTime", 1)),
         (("studentId", 1), ("startTime", 1)),
         (("guardianId", 1), ("startTime", 1)),
+        (("startTime", 1),),
+        (("status", 1), ("createdAt", 1)),
+        (("subject", 1),),
         (("status", 1), ("startTime", 1)),
     ),
 )
@@ -239,6 +246,7 @@ PAYMENT = EntityType(
     },
     references={"guardianId": "guardian", "sessionId": "session", "entitlementId": "entitlement"},
     serverOwned=("status", "providerReference", "paidAt", "failedAt", "failureReason"),
+    indexes=((("status", 1), ("createdAt", 1)), (("amount", 1),), (("paidAt", 1),)),
 )
 
 ENTITLEMENT_STATUSES = ("active", "exhausted", "expired", "cancelled")
@@ -289,6 +297,11 @@ ENTITLEMENT = EntityType(
         "preferredTeacherId": "teacher",
     },
     serverOwned=("remainingCredits", "usedCredits", "status"),
+    indexes=(
+        (("status", 1), ("createdAt", 1)),
+        (("expiresAt", 1),),
+        (("remainingCredits", 1),),
+    ),
 )
 
 ENTITY_TYPES = (TEACHER, STUDENT, GUARDIAN, SESSION, PAYMENT, ENTITLEMENT)
