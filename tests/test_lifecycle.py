@@ -138,6 +138,7 @@ async def test_guardian_cancel_cutoff(w, clock):
     clock.now = START - timedelta(minutes=119)  # default cutoff: the reschedule cutoff, 2 h
     assert await _code(cancel_session(g1, session_id)) == "SCHEDULING_RULE"
     await update_settings(await w.as_role("admin"), {"guardianCancelCutoffMinutes": 60})
+    g1 = await w.as_role("guardian")  # the guardian's next request sees the new setting
     await cancel_session(g1, session_id, "sick")
 
 

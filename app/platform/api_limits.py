@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.platform.org_settings import SettingsRepository
-from app.platform.org_versions import OrgVersions
 from app.platform.store import Store
 
 NAMESPACE = "api"
@@ -32,12 +31,9 @@ class OrgLimits:
 
     def __init__(self, store: Store) -> None:
         self._repo = SettingsRepository(store)
-        self._versions = OrgVersions(store)
 
     async def get(self, org: str) -> ApiLimits:
         return await self._repo.get(org, NAMESPACE, ApiLimits)
 
     async def update(self, org: str, changes: Mapping[str, Any]) -> ApiLimits:
-        limits = await self._repo.update(org, NAMESPACE, ApiLimits, changes)
-        await self._versions.bump(org)
-        return limits
+        return await self._repo.update(org, NAMESPACE, ApiLimits, changes)  # bumps the version

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from app.platform.errors import BadUserInput
+from app.platform.org_versions import OrgVersions
 from app.platform.store import IndexSpec, Store
 
 SETTINGS_COLLECTION = "settings"
@@ -23,6 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 class SettingsRepository:
     def __init__(self, store: Store) -> None:
+        self._store = store
         self._col = store.collection(SETTINGS_COLLECTION)
 
     async def get(self, org: str, namespace: str, model: type[M]) -> M:
@@ -48,9 +50,12 @@ class SettingsRepository:
         return merged
 
     async def write(self, org: str, namespace: str, values: BaseModel) -> None:
+        """Stores the namespace and bumps the organization's version, so every API process
+        reads it afresh (see ``org_state``)."""
         await self._col.update_one(
             org,
             {"namespace": namespace},
             {"$set": {"values": values.model_dump(mode="json")}},
             upsert=True,
         )
+        await OrgVersions(self._store).bump(org)

@@ -19,6 +19,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from app.platform.api_limits import ApiLimits
 from app.platform.org_settings import SettingsRepository
@@ -26,6 +29,8 @@ from app.platform.org_versions import VERSION_INDEXES, OrgVersions
 from app.platform.permissions.models import Action, RoleDefinition
 from app.platform.registry import SYSTEM_FIELDS, EntityRegistry, EntityType
 from app.platform.store import Store
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_CACHED_LINKS = 10_000  # users per organization whose links stay cached
 
@@ -118,6 +123,19 @@ class OrgState:
     limits: ApiLimits
     links: OrderedDict[str, Mapping[str, str]] = field(default_factory=OrderedDict)
     _compiled: dict[frozenset[str], CompiledRoles] = field(default_factory=dict)
+    _settings: dict[str, BaseModel] = field(default_factory=dict)
+    _repo: SettingsRepository | None = None
+
+    async def settings(self, namespace: str, model: type[M]) -> M:
+        """A settings namespace of the organization (a pack's), read once per version:
+        ``SettingsRepository`` bumps the version when it writes."""
+        found = self._settings.get(namespace)
+        if not isinstance(found, model):
+            assert self._repo is not None
+            found = self._settings[namespace] = await self._repo.get(
+                self.organization, namespace, model
+            )
+        return found
 
     def compiled(self, roles: Iterable[RoleDefinition]) -> CompiledRoles:
         roles = list(roles)
@@ -164,7 +182,7 @@ class OrgStates:
             for d in docs
         }
         limits = await self._settings.get(org, "api", ApiLimits)
-        state = OrgState(org, version, types, roles, limits)
+        state = OrgState(org, version, types, roles, limits, _repo=self._settings)
         self._states[org] = state
         return state
 

@@ -69,10 +69,10 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
     _check_duration(req.duration_minutes)
     ctx = await scheduling(entities, "booking")
     start = _aware(req.start, "startTime", ctx.now)
-    await entities.require("student", req.student_id)  # NOT_FOUND outside the caller's scope
-    await entities.require("teacher", req.teacher_id)
-    student = await ctx.state("student", req.student_id)
-    teacher = await ctx.state("teacher", req.teacher_id)
+    # NOT_FOUND outside the caller's scope; one read each, and no more reads before the claim:
+    # under contention the losers fail at the claim having done little.
+    student = await ctx.reach("student", req.student_id)
+    teacher = await ctx.reach("teacher", req.teacher_id)
     guardian_id = student.get("guardianId")
     if not guardian_id:
         raise BadUserInput(

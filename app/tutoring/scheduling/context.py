@@ -11,10 +11,10 @@ from typing import Any
 
 from app.platform.calendar import ResourceCalendar
 from app.platform.entities import ActorEntities
-from app.platform.errors import Conflict
+from app.platform.errors import Conflict, NotFound
 from app.platform.permissions import Action
 from app.platform.undo import register
-from app.tutoring.settings import TutoringSettings, load_settings
+from app.tutoring.settings import NAMESPACE, TutoringSettings
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,21 @@ class Scheduling:
             for interval in await self.calendar.claims_of(self.org, resource, owner):
                 out.append((resource, interval.claim_id))
         return out
+
+    async def reach(self, slug: str, entity_id: str) -> dict[str, Any]:
+        """Unmasked data of an entity the caller's roles reach, in one read: ``NOT_FOUND``
+        when absent or outside the caller's scope (as ``require``), ``FORBIDDEN`` when the
+        caller's roles may not read the type at all."""
+        self.entities.access.require(slug, Action.READ)
+        found = (
+            await self.domain.internal_state(slug, entity_id)
+            if isinstance(entity_id, str)
+            else None
+        )
+        doc = {"_id": entity_id, "type": slug, "data": (found or {}).get("data", {})}
+        if found is None or not await self.entities.access.reaching_roles(slug, Action.READ, doc):
+            raise NotFound(slug, entity_id)
+        return found["data"]
 
     async def state(self, slug: str, entity_id: str) -> dict[str, Any]:
         """Unmasked data of an entity the caller has already been shown to reach."""
@@ -212,7 +227,7 @@ async def scheduling(entities: ActorEntities, purpose: str) -> Scheduling:
     return Scheduling(
         entities=entities,
         domain=domain,
-        settings=await load_settings(service.store, actor.organization_id),
+        settings=await entities.access.state.settings(NAMESPACE, TutoringSettings),
         now=service.clock(),
         calendar=ResourceCalendar(service.store, clock=service.clock),
     )
