@@ -9,19 +9,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
-import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 from app.config import Settings
 from app.graphql.app import create_app
+from app.graphql.server import Server, server_config
+from app.platform.actor import Actor
 from app.platform.auth import mint_dev_token
 from app.runtime import build_runtime
-from tests.world import build_world
+from bench.seed import (
+    ORG,
+    SECRET,
+    seed,
+)
 
-SECRET = "bench-secret-that-is-long-enough-for-hs256-0123"
 QUERY = """query($n: Int!) { sessions(first: $n) { totalCount edges { node {
   id startTime status student { name } teacher { name } } } } }"""
 USERS = {"admin": "u-admin", "teacher": "u-t1", "guardian": "u-g1"}
@@ -29,23 +37,23 @@ USERS = {"admin": "u-admin", "teacher": "u-t1", "guardian": "u-g1"}
 
 async def main(sessions: int, repeat: int) -> None:
     runtime = await build_runtime(Settings(auth_dev_secret=SECRET))
-    world = await build_world(runtime.entities, "bench")
-    system = await world.system()
+    seeded = await seed(runtime.entities, sessions=0, teacher_sessions=0)
+    system = await runtime.entities.for_actor(Actor.system(ORG, "bench"))
     start = datetime.now(UTC) + timedelta(days=2)
-    for i in range(sessions):
+    for i in range(sessions):  # every session Teacher T1's and Guardian G1's child S1's
         await system.create(
             "session",
             {"subject": "math"},
             server_fields={
-                "teacherId": world.ids["T1"],
-                "studentId": world.ids["S1"],
-                "guardianId": world.ids["G1"],
+                "teacherId": seeded.ids["T1"],
+                "studentId": seeded.ids["S1"],
+                "guardianId": seeded.ids["G1"],
                 "startTime": start + timedelta(hours=i),
                 "duration": 60,
                 "status": "scheduled",
             },
         )
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), port=0, log_level="warning"))
+    server = Server(server_config(create_app(runtime), "127.0.0.1", 0, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
@@ -54,7 +62,7 @@ async def main(sessions: int, repeat: int) -> None:
     print(f"{'role':<9} {'page':>5} {'median ms':>10} {'p95 ms':>8} {'round trips':>12}")
     async with httpx.AsyncClient() as client:
         for role, user in USERS.items():
-            token = mint_dev_token(SECRET, org="bench", user=user, roles=[role])
+            token = mint_dev_token(SECRET, org=ORG, user=user, roles=[role])
             headers = {"Authorization": f"Bearer {token}"}
             for n in (5, 50, 100):
                 times, trips = [], 0

@@ -43,13 +43,14 @@ log = logging.getLogger(__name__)
 
 TYPED_COLLECTIONS = frozenset({"entities"})  # partitioned by type as well
 _MISSING = object()
+_PRESENT = object()  # the index entry of every document that has the field at all
 
 
-def _value_at(doc: Mapping[str, Any], path: str) -> Any:
+def _value_at(doc: Mapping[str, Any], path: str, missing: Any = None) -> Any:
     value: Any = doc
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
-            return None
+            return missing
         value = value[part]
     return value
 
@@ -118,7 +119,11 @@ class _Partition:
         self._order.setdefault(doc_id, next(self._counter))
         entries = {}
         for path in self.fields:
-            keys = [doc_id] if path == "_id" else _keys(_value_at(doc, path))
+            if path == "_id":
+                keys = [doc_id]
+            else:
+                value = _value_at(doc, path, _MISSING)
+                keys = [] if value is _MISSING else [_PRESENT, *_keys(value)]
             for key in keys:
                 self._index[path].setdefault(key, set()).add(doc_id)
             entries[path] = keys
@@ -158,6 +163,8 @@ class _Partition:
 
     def _lookup(self, path: str, wanted: Any) -> set[Any] | None:
         bucket = self._index[path]
+        if isinstance(wanted, Mapping) and wanted == {"$exists": True}:
+            return set(bucket.get(_PRESENT, ()))  # e.g. a partial unique index's condition
         if isinstance(wanted, Mapping):
             values = wanted.get("$in") if set(wanted) == {"$in"} else None
             if not isinstance(values, list) or not all(_indexable(v) for v in values):
