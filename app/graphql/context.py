@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 
@@ -22,6 +23,16 @@ class Loaders:
         self._entities = entities
         self._loaders: dict[str, DataLoader[str, Entity | None]] = {}
         self._readable: dict[str, DataLoader[str, Entity | None] | None] = {}
+        self._nodes: dict[tuple[str, str], Any] = {}
+
+    def node(self, cls: type, entity: Entity) -> Any:
+        """The GraphQL object of an entity, one per entity and request: a page of 50
+        sessions of 4 students shares 4 student objects instead of building 50."""
+        key = (entity.type, entity.id)
+        found = self._nodes.get(key)
+        if found is None or found.entity is not entity:
+            found = self._nodes[key] = cls(entity=entity)
+        return found
 
     def readable(self, slug: str) -> DataLoader[str, Entity | None] | None:
         """The loader of a type the actor's roles may read, else None (decided once per

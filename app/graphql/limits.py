@@ -20,6 +20,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.schema import validate_document
 
 from app.graphql.cost import TooComplex, estimate_cached, parse_document
 from app.platform.errors import QueryTooComplex
@@ -69,8 +70,10 @@ def _refused(message: str) -> GraphQLExecutionResult:
 
 class DocumentLimits(SchemaExtension):
     """The document's size limits (tokens, depth, aliases; Strawberry's own rules), with
-    parsing cached per document text (bounded LRU): one extension, so a request pays for
-    one set of hooks."""
+    parsing cached per document text and validation per parsed document: one extension, so
+    a request pays for one set of hooks. (Strawberry's ``ValidationCache`` keys its cache by
+    the document's structure, hashing and comparing the whole tree on every request; the
+    parse cache hands out one document object per text, so its identity is the key here.)"""
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -85,6 +88,25 @@ class DocumentLimits(SchemaExtension):
         except GraphQLError:
             pass  # Strawberry parses again (same limits) and reports the syntax error
         yield
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        document, rules = ctx.graphql_document, ctx.validation_rules
+        key = (id(document), tuple(map(id, rules)))
+        hit = _VALIDATED.get(key)
+        if hit is not None and hit[0] is document:
+            ctx.pre_execution_errors = hit[1]
+        else:
+            errors = validate_document(ctx.schema._schema, document, rules)
+            if len(_VALIDATED) >= MAX_VALIDATED:
+                _VALIDATED.pop(next(iter(_VALIDATED)))
+            _VALIDATED[key] = (document, errors)
+            ctx.pre_execution_errors = errors
+        yield
+
+
+MAX_VALIDATED = 256
+_VALIDATED: dict[tuple[int, tuple[int, ...]], tuple[Any, list[GraphQLError]]] = {}
 
 
 class CostLimit(SchemaExtension):

@@ -6,7 +6,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 
@@ -63,7 +62,6 @@ schema = _Schema(
     extensions=[
         OperationMetrics,  # first, so that it leaves last and sees the final error codes
         DocumentLimits,
-        lambda: ValidationCache(maxsize=128),
         CostLimit,
         ErrorCodes,
     ],

@@ -80,12 +80,17 @@ class Server(uvicorn.Server):
 
     Once started, everything built so far (the schema, the packs, caches, libraries) is
     moved out of the garbage collector's reach (``gc.freeze``): those objects live as long
-    as the process, and every full collection would otherwise walk all of them again."""
+    as the process, and every full collection would otherwise walk all of them again. The
+    young generation is collected less often, as servers that allocate much and create few
+    cycles usually are."""
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         gc.collect()
         gc.freeze()
+        # A request allocates thousands of short-lived objects and few cycles: collect the
+        # young generation every 10,000 allocations instead of 700 (CPython's default).
+        gc.set_threshold(10_000, 20, 20)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -39,7 +39,7 @@ def to_one(slug: str, link: str):
         if entity is None:
             return None
         context.limits.charge(1)
-        return NODE_TYPES[slug](entity=entity)
+        return context.loaders.node(NODE_TYPES[slug], entity)
 
     return strawberry.field(resolver=resolve)
 
