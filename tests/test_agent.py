@@ -116,7 +116,9 @@ async def test_teacher_cannot_update_their_hourly_rate(world, service):
     teacher = await world.as_role("teacher")
     result = await TOOLS.call(teacher, "entity.update",
                               {"type": "teacher", "id": world.ids["T1"], "data": {"hourlyRate": 99}})  # fmt: skip
-    assert result["error"]["code"] == "FORBIDDEN" and result["error"]["fields"] == ["hourlyRate"]
+    assert result["error"]["code"] == "FORBIDDEN" and list(result["error"]["fields"]) == [
+        "hourlyRate"
+    ]
     trail = await service.store.collection("audit").find(world.org, {"action": "agent.tool"})
     assert trail[-1]["tool"] == "entity.update" and trail[-1]["code"] == "FORBIDDEN"
     assert trail[-1]["actor"]["userId"] == "u-t1"

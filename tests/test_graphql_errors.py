@@ -84,6 +84,44 @@ async def test_filtering_or_ordering_by_a_hidden_field_is_forbidden(api):
     assert _codes(body) == ["FORBIDDEN"]
 
 
+def _fields(body) -> dict:
+    (error,) = body["errors"]
+    fields = error["extensions"]["fields"]
+    assert isinstance(fields, dict) and all(isinstance(v, str) for v in fields.values())
+    return fields
+
+
+async def test_extensions_fields_has_one_shape_for_every_code(api):
+    """Whatever refused the input (the document's types, the entity's schema, a read mask,
+    a write mask), ``fields`` maps each named field to what is wrong with it."""
+    book = "mutation($input: BookSessionInput!) { bookSession(input: $input) { id } }"
+    body = await api.gql(
+        book,
+        {"input": {"teacherId": "t", "studentId": "s", "startTime": "x", "durationMinutes": 60}},
+    )
+    assert _codes(body) == ["BAD_USER_INPUT"] and set(_fields(body)) == {"startTime"}
+    body = await api.gql('mutation { bookSession(input: {teacherId: "t"}) { id } }')
+    assert {"studentId", "startTime", "durationMinutes"} <= {
+        f for e in body["errors"] for f in e["extensions"]["fields"]
+    }
+    body = await api.gql(
+        'mutation { createTeacher(input: {name: "", email: "a@example.com"}) { id } }'
+    )
+    assert _codes(body) == ["BAD_USER_INPUT"] and set(_fields(body)) == {"name"}
+    body = await api.gql(
+        "query($g: ID!) { sessions(filter: {guardianId: $g}) { totalCount } }",
+        {"g": api.world.ids["G1"]},
+        role="teacher",
+    )
+    assert _codes(body) == ["FORBIDDEN"] and set(_fields(body)) == {"guardianId"}
+    body = await api.gql(
+        "mutation($id: ID!) { updateTeacher(id: $id, input: {hourlyRate: 1}) { id } }",
+        {"id": api.world.ids["T1"]},
+        role="teacher",
+    )
+    assert _codes(body) == ["FORBIDDEN"] and set(_fields(body)) == {"hourlyRate"}
+
+
 async def test_query_limits_are_query_too_complex(api):
     nested = "id"
     for _ in range(4):  # 4 x (sessions > edges > node > student) = depth 16 > 12

@@ -47,7 +47,9 @@ async def test_teacher_cannot_set_own_hourly_rate(api):
         role="teacher",
     )
     assert _codes(body) == ["FORBIDDEN"]
-    assert body["errors"][0]["extensions"]["fields"] == ["hourlyRate"]
+    assert body["errors"][0]["extensions"]["fields"] == {
+        "hourlyRate": "is not writable by your role"
+    }
     check = await api.gql(
         "query($id: ID!) { teacher(id: $id) { hourlyRate } }", {"id": api.world.ids["T1"]}
     )

@@ -144,7 +144,7 @@ async def test_teacher_updates_only_notes_and_report_on_own_sessions(world):
         with pytest.raises(AppError) as err:
             await t1.update("session", world.ids["X1"], {field: value})
         assert err.value.code is ErrorCode.FORBIDDEN
-        assert err.value.details["fields"] == [field]
+        assert list(err.value.details["fields"]) == [field]
     with pytest.raises(AppError) as err:
         await t1.update("session", world.ids["X2"], {"teacherNotes": "not mine"})
     assert err.value.code is ErrorCode.NOT_FOUND

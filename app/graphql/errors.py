@@ -27,6 +27,30 @@ _LIMIT_MESSAGES = (
 )
 
 
+# Pre-execution input errors from graphql-core, turned into the same ``fields`` shape domain
+# errors carry ({field path: what is wrong}), so a form can show every error by its field.
+_FIELD_MESSAGES = (
+    re.compile(r"^Variable '\$\w+' has invalid value at \.(?P<field>[\w.\[\]]+): (?P<reason>.+)$"),
+    re.compile(r"^Variable '\$(?P<field>\w+)' (?P<reason>.+)$"),
+    re.compile(
+        r"^Expected value of type '[^']+' to include (?P<reason>required) field '(?P<field>\w+)'"
+    ),
+    re.compile(r"^Field '(?P<field>\w+)' is (?P<reason>not defined) by type '[^']+'"),
+)
+
+
+_REASONS = {"required": "is required", "not defined": "is not a field of this input"}
+
+
+def _fields_of(message: str) -> dict[str, str] | None:
+    for pattern in _FIELD_MESSAGES:
+        match = pattern.match(message)
+        if match:
+            reason = match["reason"]
+            return {match["field"]: _REASONS.get(reason, reason)}
+    return None
+
+
 def classify(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
     if isinstance(original, AppError):
@@ -37,7 +61,11 @@ def classify(error: GraphQLError, request_id: str) -> GraphQLError:
         code = ErrorCode.BAD_USER_INPUT
         if any(p.search(error.message) for p in _LIMIT_MESSAGES):
             code = ErrorCode.QUERY_TOO_COMPLEX
-        return _with(error, error.message, {"code": str(code)})
+        extensions: dict = {"code": str(code)}
+        fields = _fields_of(error.message) if code is ErrorCode.BAD_USER_INPUT else None
+        if fields:
+            extensions["fields"] = fields
+        return _with(error, error.message, extensions)
     log.error(
         "unexpected error in request %s at %s",
         request_id,

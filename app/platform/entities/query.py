@@ -37,7 +37,7 @@ def _check_field(entity_type: EntityType, name: str, allowed: frozenset[str], ve
     if name not in allowed:
         raise Forbidden(
             f"You may not {verb} by {name!r}: the field is hidden from your role.",
-            details={"fields": [name]},
+            details={"fields": {name: "is hidden from your role"}},
         )
 
 

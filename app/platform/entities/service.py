@@ -477,7 +477,7 @@ class ActorEntities:
         if refused:
             raise Forbidden(
                 f"You may not set {', '.join(refused)} on a {entity_type.slug}.",
-                details={"fields": refused},
+                details={"fields": {f: "is not writable by your role" for f in refused}},
             )
 
     async def _check_references(
