@@ -39,7 +39,7 @@ class AgentQuery:
         return [AgentTool(**t) for t in TOOLS.describe()]
 
     @strawberry.field(description="The spec's tutoring prompt when template is null.")
-    async def renderAgentPrompt(self, info: Info, template: str | None = None) -> str:
+    async def renderAgentPrompt(self, info: Info, template: str | None = None) -> str | None:
         return await render_prompt(info.context.entities, template)
 
 

@@ -24,8 +24,9 @@ from app.graphql.filters import (
 )
 from app.graphql.permissions import Scoped
 from app.graphql.resolvers import connection, get_one
-from app.graphql.types.base import Connection, load_one
+from app.graphql.types.base import Connection, Node, load_one
 from app.graphql.types.entities import (
+    NODE_TYPES,
     Entitlement,
     Guardian,
     Payment,
@@ -50,7 +51,7 @@ def root_fields(slug: str, cls: type, filter_cls: type, order_cls: type) -> tupl
         orderBy: list[order_cls] | None = None,  # type: ignore[valid-type]
         first: int = 20,
         after: str | None = None,
-    ) -> Connection[cls]:  # type: ignore[valid-type]
+    ) -> Connection[cls] | None:  # type: ignore[valid-type]
         where, search = to_query(filter)
         return await connection(info, slug, cls, where, search, to_order(orderBy), first, after)
 
@@ -63,7 +64,9 @@ def root_fields(slug: str, cls: type, filter_cls: type, order_cls: type) -> tupl
         strawberry.field(
             resolver=many,
             extensions=[Scoped(slug, Action.LIST)],
-            description=f"In-scope entities; first is capped at {MAX_PAGE_SIZE}.",
+            description=f"In-scope entities; first is capped at {MAX_PAGE_SIZE}. Null, with "
+            "an error at this path, when the role may not list them: the operation's other "
+            "root fields still answer.",
         ),
     )
 
@@ -104,6 +107,17 @@ class CoreQuery:
             _teacher_id=actor.links.get("teacherId"),
             _guardian_id=actor.links.get("guardianId"),
         )
+
+    @strawberry.field(
+        description="Relay: any entity by its id. Null when absent, outside your scope or of a "
+        "type your role may not read."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        entity = await info.context.entities.get_by_id(str(id))
+        if entity is None:
+            return None
+        info.context.limits.charge(1)
+        return info.context.loaders.node(NODE_TYPES[entity.type], entity)
 
     teacher, teachers = root_fields("teacher", Teacher, TeacherFilter, TeacherOrder)
     student, students = root_fields("student", Student, StudentFilter, StudentOrder)

@@ -119,14 +119,14 @@ class SchedulingQuery:
             strawberry.ID | None,
             strawberry.argument(description="Also leave out times this student is busy"),
         ] = None,
-    ) -> list[TimeSlot]:
+    ) -> list[TimeSlot] | None:
         slots = await booking.available_slots(
             info.context.entities, teacherId, from_, to, durationMinutes, studentId
         )
         return [TimeSlot(start=s.start, end=s.end) for s in slots]
 
     @strawberry.field(description="Admin.")
-    async def organizationSettings(self, info: Info) -> OrganizationSettings:
+    async def organizationSettings(self, info: Info) -> OrganizationSettings | None:
         return OrganizationSettings(**await read_settings(info.context.entities))
 
 

@@ -18,12 +18,21 @@ T = TypeVar("T")
 ENTITY_FIELD = "entity_field"
 
 
-def masked(name: str, convert: Callable[[Any], Any] | None = None, description: str | None = None):
+def masked(
+    name: str,
+    convert: Callable[[Any], Any] | None = None,
+    description: str | None = None,
+    deprecation_reason: str | None = None,
+):
     """A field of the entity's data (see ``entity_object``). The data an ``Entity`` carries
     is already masked by the permission engine (hidden fields are simply absent), so a hidden
-    field is null: the mask is decided in one place, the engine."""
+    field is null: the mask is decided in one place, the engine. ``name`` is the data's key;
+    the GraphQL field may carry another name (``durationMinutes`` reads ``duration``)."""
     return strawberry.field(
-        default=None, description=description, metadata={ENTITY_FIELD: (name, convert)}
+        default=None,
+        description=description,
+        deprecation_reason=deprecation_reason,
+        metadata={ENTITY_FIELD: (name, convert)},
     )
 
 
@@ -56,12 +65,14 @@ def entity_object(cls: type) -> type:
     shows), converting the few fields that need it (enums, sub-objects). GraphQL then reads
     plain attributes -- no resolver call per field."""
     definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
-    converters = []
+    converters, aliases = [], []
     for f in definition.fields:
         key, convert = (f.metadata or {}).get(ENTITY_FIELD, (None, None))
-        if key is not None and (key != f.python_name or convert is not None):
+        if key is not None and key != f.python_name:
+            aliases.append((f.python_name, key))
+        if key is not None and convert is not None:
             if key != f.python_name:
-                raise TypeError(f"{cls.__name__}.{f.python_name} must carry its data name")
+                raise TypeError(f"{cls.__name__}.{f.python_name}: convert under its data name")
             converters.append((key, convert))
 
     def __init__(self: Any, entity: Entity) -> None:
@@ -71,6 +82,8 @@ def entity_object(cls: type) -> type:
             value = values.get(key)
             if value is not None:
                 values[key] = convert(value)
+        for name, key in aliases:
+            values[name] = values.get(key)
         values["entity"] = entity
         values["id"] = entity.id
         values["createdAt"] = entity.created_at

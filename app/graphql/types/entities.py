@@ -195,7 +195,10 @@ class Session(Node):
     studentId: strawberry.ID | None = masked("studentId")
     guardianId: strawberry.ID | None = masked("guardianId")
     startTime: datetime | None = masked("startTime")
-    duration: int | None = masked("duration", description="Minutes")
+    durationMinutes: int | None = masked("duration", description="Length in minutes")
+    duration: int | None = masked(
+        "duration", description="Minutes", deprecation_reason="Use durationMinutes."
+    )
     subject: str | None = masked("subject")
     meetingLink: str | None = masked("meetingLink")
     status: SessionStatus | None = masked("status", enum_of(SessionStatus))
