@@ -90,3 +90,85 @@ async def test_a_refused_root_field_leaves_the_others_answered(api):
     assert data["payments"] is None and data["organizationSettings"] is None
     refused = {tuple(e["path"]): e["extensions"]["code"] for e in body["errors"]}
     assert refused == {("payments",): "FORBIDDEN", ("organizationSettings",): "FORBIDDEN"}
+
+
+PAGE = """query($first: Int, $after: String, $last: Int, $before: String, $order: [TeacherOrder!]) {
+  teachers(first: $first, after: $after, last: $last, before: $before, orderBy: $order) {
+    edges { cursor node { id } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
+
+
+async def _pages(api, order, **start):
+    """Every id, walking pages of 3 forward (first/after) or backward (last/before)."""
+    backward = "last" in start
+    ids, cursor, infos = [], None, []
+    while True:
+        variables = {**start, "order": order, ("before" if backward else "after"): cursor}
+        body = await api.gql(PAGE, variables)
+        connection = body["data"]["teachers"]
+        page = [e["node"]["id"] for e in connection["edges"]]
+        info = connection["pageInfo"]
+        infos.append(info)
+        ids = page + ids if backward else ids + page
+        more = info["hasPreviousPage"] if backward else info["hasNextPage"]
+        if not more:
+            return ids, infos
+        cursor = info["startCursor"] if backward else info["endCursor"]
+
+
+@pytest.mark.parametrize(
+    "order",
+    [None, [{"field": "NAME", "direction": "DESC"}], [{"field": "NAME", "direction": "ASC"}]],
+)
+async def test_paging_backward_walks_the_same_order_as_forward(api, order):
+    system = await api.world.system()
+    for i in range(8):  # repeated names: ties are broken by id in both directions
+        await system.create("teacher", {"name": f"N{i % 3}", "email": f"n{i}@example.com"})
+    forward, forward_infos = await _pages(api, order, first=3)
+    backward, backward_infos = await _pages(api, order, last=3)
+    assert len(forward) == 10 and backward == forward
+    assert not forward_infos[0]["hasPreviousPage"] and forward_infos[1]["hasPreviousPage"]
+    assert not backward_infos[0]["hasNextPage"] and backward_infos[1]["hasNextPage"]
+    # A window between two cursors: what lies strictly between them.
+    first_page = (await api.gql(PAGE, {"first": 2, "order": order}))["data"]["teachers"]
+    last_page = (await api.gql(PAGE, {"last": 2, "order": order}))["data"]["teachers"]
+    window = await api.gql(
+        PAGE,
+        {
+            "first": 100,
+            "after": first_page["pageInfo"]["endCursor"],
+            "before": last_page["pageInfo"]["startCursor"],
+            "order": order,
+        },
+    )
+    assert [e["node"]["id"] for e in window["data"]["teachers"]["edges"]] == forward[2:-2]
+
+
+async def test_paging_backward_over_a_nullable_order(api):
+    """Sessions without a subject sort first ascending; backward pages keep them in place."""
+    system = await api.world.system()
+    x1 = await system.get("session", api.world.ids["X1"])
+    for i in range(4):
+        server = {k: v for k, v in x1.data.items() if k != "subject"}
+        await system.create("session", {"subject": f"s{i}"} if i % 2 else {}, server_fields=server)
+    query = """query($last: Int, $before: String, $first: Int, $after: String) {
+      sessions(orderBy: [{field: SUBJECT}], first: $first, after: $after, last: $last,
+               before: $before) {
+        edges { node { id subject } } pageInfo { startCursor endCursor } } }"""
+    everything = (await api.gql(query, {"first": 100}))["data"]["sessions"]["edges"]
+    walked, before = [], None
+    while True:
+        page = (await api.gql(query, {"last": 2, "before": before}))["data"]["sessions"]
+        walked = page["edges"] + walked
+        if len(page["edges"]) < 2:
+            break
+        before = page["pageInfo"]["startCursor"]
+    assert walked == everything and everything[0]["node"]["subject"] is None
+
+
+async def test_negative_last_is_bad_user_input(api):
+    body = await api.gql(PAGE, {"last": -1})
+    assert body["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "fields": {"last": "negative"},
+    }

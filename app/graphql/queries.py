@@ -51,9 +51,12 @@ def root_fields(slug: str, cls: type, filter_cls: type, order_cls: type) -> tupl
         orderBy: list[order_cls] | None = None,  # type: ignore[valid-type]
         first: int = 20,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[cls] | None:  # type: ignore[valid-type]
         where, search = to_query(filter)
-        return await connection(info, slug, cls, where, search, to_order(orderBy), first, after)
+        order = to_order(orderBy)
+        return await connection(info, slug, cls, where, search, order, first, after, last, before)
 
     return (
         strawberry.field(
@@ -64,7 +67,9 @@ def root_fields(slug: str, cls: type, filter_cls: type, order_cls: type) -> tupl
         strawberry.field(
             resolver=many,
             extensions=[Scoped(slug, Action.LIST)],
-            description=f"In-scope entities; first is capped at {MAX_PAGE_SIZE}. Null, with "
+            description=f"In-scope entities; first and last are capped at {MAX_PAGE_SIZE}; with "
+            "last (and before) the page is the last ones before the cursor and first does not "
+            "apply. Null, with "
             "an error at this path, when the role may not list them: the operation's other "
             "root fields still answer.",
         ),

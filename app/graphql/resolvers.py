@@ -26,10 +26,19 @@ async def connection(
     order_by: Sequence[OrderKey],
     first: int,
     after: str | None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Any]:
     entities = info.context.entities
     page = await entities.query(
-        slug, where=where, search=search, order_by=order_by, first=first, after=after
+        slug,
+        where=where,
+        search=search,
+        order_by=order_by,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
     )
     info.context.limits.charge(1 + 2 * len(page.items))  # the connection, its edges and nodes
 

@@ -116,10 +116,20 @@ async def load_one(info: Info, slug: str, entity_id: Any) -> Entity | None:
 
 @strawberry.type
 class PageInfo:
-    hasNextPage: bool
+    hasNextPage: bool = strawberry.field(
+        description="More after this page (paging backward: after the before cursor)."
+    )
     _page: strawberry.Private[Page]
 
-    @strawberry.field
+    @strawberry.field(description="More before this page (paging forward: an after cursor).")
+    def hasPreviousPage(self) -> bool:
+        return self._page.has_previous_page
+
+    @strawberry.field(description="Pass as before to page backward from here.")
+    def startCursor(self) -> str | None:
+        return self._page.start_cursor
+
+    @strawberry.field(description="Pass as after to continue after this page.")
     def endCursor(self) -> str | None:
         return self._page.end_cursor
 

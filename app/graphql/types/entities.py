@@ -150,19 +150,19 @@ class Student(Node):
 
     @strawberry.field(description="Newest first.")
     async def sessions(
-        self, info: Info, first: int = 20, after: str | None = None
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Session] | None:
         if not relation_allowed(info, "session"):
             return None
+        newest_first = [OrderKey("startTime", descending=True)]
+        where = {"studentId": self.entity.id}
         return await connection(
-            info,
-            "session",
-            Session,
-            {"studentId": self.entity.id},
-            None,
-            [OrderKey("startTime", descending=True)],
-            first,
-            after,
+            info, "session", Session, where, None, newest_first, first, after, last, before
         )
 
 
@@ -179,13 +179,18 @@ class Guardian(Node):
 
     @strawberry.field
     async def students(
-        self, info: Info, first: int = 20, after: str | None = None
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Student] | None:
         if not relation_allowed(info, "student"):
             return None
-        return await connection(
-            info, "student", Student, {"guardianId": self.entity.id}, None, [], first, after
-        )
+        where = {"guardianId": self.entity.id}
+        page = (first, after, last, before)
+        return await connection(info, "student", Student, where, None, [], *page)
 
 
 @entity_object

@@ -42,6 +42,7 @@ class Page:
     sources: list[Mapping[str, Any]] = field(default_factory=list)  # stored docs, for cursors
     has_next_page: bool = False
     encode: Callable[[Mapping[str, Any]], str] | None = None
+    has_previous_page: bool = False
 
     def cursor(self, index: int) -> str:
         assert self.encode is not None
@@ -50,6 +51,10 @@ class Page:
     @property
     def cursors(self) -> list[str]:
         return [self.cursor(i) for i in range(len(self.items))]
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursor(0) if self.items else None
 
     @property
     def end_cursor(self) -> str | None:

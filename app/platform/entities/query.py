@@ -159,20 +159,32 @@ def encode_cursor(doc: Mapping[str, Any], *, spec: Sequence[tuple[str, int]]) ->
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def cursor_condition(cursor: str, spec: Sequence[tuple[str, int]]) -> dict[str, Any]:
-    """The documents strictly after ``cursor`` in ``spec`` order (nulls sort first)."""
+def reverse_spec(spec: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The exact reverse order, nulls included (MongoDB puts them first ascending and last
+    descending), so reading it forward walks ``spec`` backward."""
+    return [(path, -direction) for path, direction in spec]
+
+
+def cursor_condition(
+    cursor: str, spec: Sequence[tuple[str, int]], *, before: bool = False
+) -> dict[str, Any]:
+    """The documents strictly after ``cursor`` in ``spec`` order (nulls sort first), or
+    strictly before it. Cursors are the same whichever way a client pages."""
+    name = "before" if before else "after"
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
         values = [_decode_value(v) for v in payload["v"]]
         same_order = [tuple(x) for x in payload["s"]] == [tuple(x) for x in spec]
     except (ValueError, KeyError, TypeError):
-        raise BadUserInput("The cursor is not valid.", {"after": "invalid cursor"}) from None
+        raise BadUserInput("The cursor is not valid.", {name: "invalid cursor"}) from None
     if not same_order or len(values) != len(spec):
         raise BadUserInput(
-            "The cursor belongs to a different ordering; start again without 'after'.",
-            {"after": "cursor does not match this order"},
+            f"The cursor belongs to a different ordering; start again without '{name}'.",
+            {name: "cursor does not match this order"},
         )
+    if before:
+        spec = reverse_spec(spec)
     branches: list[dict[str, Any]] = []
     for i, (path, direction) in enumerate(spec):
         equal = [{p: values[j]} for j, (p, _) in enumerate(spec[:i])]

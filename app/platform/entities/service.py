@@ -24,6 +24,7 @@ from app.platform.entities.query import (
     build_filter,
     cursor_condition,
     encode_cursor,
+    reverse_spec,
     sort_spec,
 )
 from app.platform.errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -107,10 +108,18 @@ class ActorEntities:
         order_by: Sequence[OrderKey] = (),
         first: int = 20,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Page:
-        if first < 0:
-            raise BadUserInput("'first' must not be negative.", {"first": "negative"})
-        first = min(first, MAX_PAGE_SIZE)
+        """A page in ``order_by`` order: the ``first`` after ``after``, or, with ``last``,
+        the last ones before ``before`` (Relay's backward paging; ``first`` then does not
+        apply). Both cursors may bound one page."""
+        backward = last is not None
+        size = last if backward else first
+        if size < 0:
+            name = "last" if backward else "first"
+            raise BadUserInput(f"'{name}' must not be negative.", {name: "negative"})
+        size = min(size, MAX_PAGE_SIZE)
         entity_type = self.access.entity_type(slug)
         scope = await self.access.scope(slug, Action.LIST)
         allowed = self.access.filterable_fields(slug)
@@ -118,19 +127,32 @@ class ActorEntities:
         spec = sort_spec(entity_type, order_by, allowed)
         if after:
             conditions.append(cursor_condition(after, spec))
-        if scope.empty or first == 0:
+        if before:
+            conditions.append(cursor_condition(before, spec, before=True))
+        if scope.empty or size == 0:
             return Page([])
         docs = await self._col.find(
-            self._org, _and({"type": slug}, scope.filter, *conditions), sort=spec, limit=first + 1
+            self._org,
+            _and({"type": slug}, scope.filter, *conditions),
+            sort=reverse_spec(spec) if backward else spec,
+            limit=size + 1,
         )
+        more = len(docs) > size
+        docs = docs[:size]
+        if backward:
+            docs.reverse()
         reveal = await self._revealer(slug, Action.LIST)
         items, sources = [], []
-        for doc in docs[:first]:
+        for doc in docs:
             entity = reveal(doc)
             if entity is not None:
                 items.append(entity)
                 sources.append(doc)
-        return Page(items, sources, len(docs) > first, partial(encode_cursor, spec=spec))
+        encode = partial(encode_cursor, spec=spec)
+        if backward:
+            # Items after ``before`` exist (it was one); before the page, when more came back.
+            return Page(items, sources, bool(before), encode, has_previous_page=more)
+        return Page(items, sources, more, encode, has_previous_page=bool(after))
 
     async def count(
         self, slug: str, *, where: Mapping[str, Any] | None = None, search: str | None = None
