@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -42,6 +42,8 @@ class Identity:
     user_id: str
     organization_id: str
     roles: frozenset[str]
+    # The token's ``exp`` (seconds since the epoch): a live connection ends then.
+    expires_at: float | None = field(default=None, compare=False)
 
 
 VERIFIED_SECONDS = 60.0  # how long a verified token is taken on trust (at most its expiry)
@@ -127,8 +129,8 @@ class TokenVerifier:
             claims = await self._decode(token)
         except (jwt.PyJWTError, ValueError):
             raise Unauthenticated("The bearer token is missing, invalid or expired.") from None
-        identity = self._identity(claims)
         expires = claims.get("exp")
+        identity = self._identity(claims, expires if isinstance(expires, int | float) else None)
         if isinstance(expires, int | float):
             until = min(expires + self._leeway, now + VERIFIED_SECONDS)
             kid = jwt.get_unverified_header(token).get("kid") if self._jwks is not None else None
@@ -163,7 +165,7 @@ class TokenVerifier:
             )
         raise ValueError("no verifier for this token")
 
-    def _identity(self, claims: dict[str, Any]) -> Identity:
+    def _identity(self, claims: dict[str, Any], expires_at: float | None = None) -> Identity:
         user = claims.get(self._claims.user)
         org = claims.get(self._claims.organization)
         roles = claims.get(self._claims.roles)
@@ -178,7 +180,8 @@ class TokenVerifier:
             raise bad
         prefix = self._claims.role_prefix
         names = {r.removeprefix(prefix) if prefix else r for r in roles}
-        return Identity(user, org, frozenset(n for n in names if ":" not in n) - {SYSTEM_ROLE})
+        roles_granted = frozenset(n for n in names if ":" not in n) - {SYSTEM_ROLE}
+        return Identity(user, org, roles_granted, expires_at)
 
 
 def mint_dev_token(

@@ -96,3 +96,13 @@ class RateLimited(AppError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, details={"retryAfter": retry_after})
         self.retry_after = retry_after
+
+
+class PersistedQueryNotFound(AppError):
+    """A document asked for by its hash alone that the server does not hold: send it once
+    with its text. The message is the one Apollo clients look for to do exactly that."""
+
+    code = ErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from app.platform import logs, metrics
 from app.platform.actor import Actor
+from app.platform.changes import Changes
 from app.platform.clock import Clock, system_clock
 from app.platform.errors import AppError
 from app.platform.permissions import Action
@@ -83,11 +84,23 @@ class Queue(Protocol):
     async def knows(self, org: str, key: str) -> bool: ...
 
 
+def job_document_id(org: str, key: str) -> str:
+    return f"{org}:{key}"
+
+
 class JobService:
-    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock = system_clock, changes: Changes | None = None
+    ) -> None:
         self._col = store.collection(JOBS_COLLECTION)
         self._clock = clock
         self.queue: Queue | None = None  # set when a queue (Redis) is configured
+        self._changes = changes or Changes()
+
+    async def _announce(self, org: str, key: str, status: str) -> None:
+        """A job's status changed (``pending`` when recorded): admins watching jobs hear of
+        it (``jobChanged``); held until the operation that scheduled it succeeds."""
+        await self._changes.record(org, JOB_RESOURCE, job_document_id(org, key), status)
 
     async def enqueue(
         self,
@@ -107,7 +120,7 @@ class JobService:
             {"key": idempotency_key},
             {
                 "$setOnInsert": {
-                    "_id": f"{org}:{idempotency_key}",
+                    "_id": job_document_id(org, idempotency_key),
                     "key": idempotency_key,
                     "type": type,
                     "payload": dict(payload),
@@ -126,6 +139,7 @@ class JobService:
         )
         if not matched:  # recorded now: an operation that fails later takes it back
             register(f"job {idempotency_key}", lambda: self.discard(org, idempotency_key))
+            await self._announce(org, idempotency_key, JobStatus.PENDING.value)
         job = await self._col.find_one(org, {"key": idempotency_key})
         assert job is not None
         if job["status"] == JobStatus.PENDING:
@@ -146,13 +160,16 @@ class JobService:
             log.warning("could not queue job %s of %s; it stays pending", job["key"], org)
             return
         try:
-            await self._col.update_one(
+            marked = await self._col.update_one(
                 org,
                 {"key": job["key"], "status": JobStatus.PENDING.value},
                 {"$set": {"status": JobStatus.QUEUED.value}},
             )
         except Exception:  # recorded and queued; reconcile finds it known to the queue
             log.warning("job %s of %s is queued but still marked pending", job["key"], org)
+            return
+        if marked:
+            await self._announce(org, job["key"], JobStatus.QUEUED.value)
 
     async def for_refs(self, entities: Any, refs: list[str] | None) -> list[dict[str, Any]]:
         """Admin view for ``scheduledJobs``."""
@@ -163,6 +180,10 @@ class JobService:
 
     async def get(self, org: str, key: str) -> dict[str, Any] | None:
         return await self._col.find_one(org, {"key": key})
+
+    async def by_id(self, org: str, job_id: str) -> dict[str, Any] | None:
+        """A job by its document id (what ``jobChanged`` announces)."""
+        return await self._col.find_one(org, {"_id": job_id})
 
     @metrics.job_run  # a span per run; counts of outcomes by job type
     async def run(self, org: str, key: str, handlers: Mapping[str, Handler]) -> JobStatus:
@@ -209,6 +230,7 @@ class JobService:
             {"$set": {"status": status.value, "lastError": note, "finishedAt": self._clock()}},
         )
         metrics.job_finished(status.value)
+        await self._announce(org, key, status.value)
         return status
 
     async def reconcile(self) -> int:
@@ -227,5 +249,6 @@ class JobService:
                         {"key": job["key"], "status": job["status"]},
                         {"$set": {"status": JobStatus.QUEUED.value}},
                     )
+                    await self._announce(org, job["key"], JobStatus.QUEUED.value)
                     count += 1
         return count

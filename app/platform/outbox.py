@@ -14,12 +14,14 @@ from typing import Any, Protocol
 from bson import ObjectId
 
 from app.platform import metrics
+from app.platform.changes import Changes
 from app.platform.clock import Clock, system_clock
 from app.platform.store import DuplicateKey, IndexSpec, Store
 
 log = logging.getLogger(__name__)
 
 MESSAGES_COLLECTION = "messages"
+MESSAGE_TOPIC = "message"  # what live subscribers hear a message's changes under
 MESSAGE_INDEXES = (
     IndexSpec(MESSAGES_COLLECTION, (("organizationId", 1), ("idempotencyKey", 1)), unique=True),
     IndexSpec(MESSAGES_COLLECTION, (("organizationId", 1), ("status", 1), ("createdAt", 1))),
@@ -47,9 +49,13 @@ class LoggingSender:
 
 
 class Outbox:
-    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock = system_clock, changes: Changes | None = None
+    ) -> None:
         self._col = store.collection(MESSAGES_COLLECTION)
         self._clock = clock
+        # A message queued or sent is announced, so its recipient sees it live (messageQueued).
+        self._changes = changes or Changes()
 
     async def write(
         self,
@@ -63,11 +69,12 @@ class Outbox:
         idempotency_key: str,
     ) -> bool:
         """Queues a message; False (and nothing written) if the key was already used."""
+        message_id = str(ObjectId())
         try:
             await self._col.insert_one(
                 org,
                 {
-                    "_id": str(ObjectId()),
+                    "_id": message_id,
                     "idempotencyKey": idempotency_key,
                     "recipientType": recipient_type,
                     "recipientId": recipient_id,
@@ -80,7 +87,11 @@ class Outbox:
             )
         except DuplicateKey:
             return False
+        await self._changes.record(org, MESSAGE_TOPIC, message_id, "queued")
         return True
+
+    async def get(self, org: str, message_id: str) -> dict[str, Any] | None:
+        return await self._col.find_one(org, {"_id": message_id})
 
     async def list(self, org: str, **filter: Any) -> list[dict[str, Any]]:
         return await self._col.find(org, filter, sort=[("createdAt", 1), ("_id", 1)])
@@ -110,6 +121,7 @@ class Outbox:
                     {"_id": message["_id"]},
                     {"$set": {"status": "sent", "sentAt": self._clock()}},
                 )
+                await self._changes.record(org, MESSAGE_TOPIC, message["_id"], "sent")
                 sent += 1
                 metrics.OUTBOX_SENT.inc()
         queued = 0

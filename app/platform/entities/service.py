@@ -18,6 +18,7 @@ from bson import ObjectId
 from app.platform.actor import Actor
 from app.platform.api_limits import OrgLimits
 from app.platform.audit import AuditLog
+from app.platform.changes import CREATED, DELETED, UPDATED, Changes
 from app.platform.clock import Clock, system_clock
 from app.platform.entities.models import Entity, OrderKey, Page
 from app.platform.entities.query import (
@@ -71,7 +72,9 @@ class EntityService:
         self.roles = RoleRepository(store)
         self.audit = AuditLog(store)
         self.collection = store.collection(ENTITIES_COLLECTION)
-        self.jobs = JobService(store, clock=clock)
+        # Committed writes are announced here (to live subscribers, once Redis is attached).
+        self.changes = Changes()
+        self.jobs = JobService(store, clock=clock, changes=self.changes)
         self.limits = OrgLimits(store)
         self.states = OrgStates(store)
 
@@ -209,10 +212,12 @@ class ActorEntities:
         *,
         server_fields: Mapping[str, Any] | None = None,
         entity_id: str | None = None,
+        event: str | None = None,
     ) -> Entity:
         """``data`` is caller input under the write mask; ``server_fields`` are set by domain
         code (statuses, credits) and are never taken from a transport's input. Domain code
-        (the system actor) may choose the id, e.g. to claim time before the entity exists."""
+        (the system actor) may choose the id, e.g. to claim time before the entity exists.
+        ``event`` names what happened for live subscribers (``created`` when omitted)."""
         entity_type = self.access.entity_type(slug)
         roles = self.access.require(slug, Action.CREATE)
         self._reject_unknown(entity_type, data)
@@ -249,6 +254,7 @@ class ActorEntities:
                 f"created {slug}", lambda: self._col.delete_one(self._org, {"_id": doc["_id"]})
             )
             await self._links_changed(entity_type, values)
+            await self._announce(slug, doc["_id"], event or CREATED)
         return await self._present(slug, Action.READ, doc)
 
     async def update(
@@ -258,9 +264,11 @@ class ActorEntities:
         changes: Mapping[str, Any],
         *,
         server_fields: Mapping[str, Any] | None = None,
+        event: str | None = None,
     ) -> Entity:
         """Sets fields (None clears one). Optimistic: a concurrent write makes this a
-        ``CONFLICT`` rather than validating against a document that no longer exists."""
+        ``CONFLICT`` rather than validating against a document that no longer exists.
+        ``event`` names what happened for live subscribers (``updated`` when omitted)."""
         entity_type = self.access.entity_type(slug)
         self.access.require(slug, Action.UPDATE)
         current, reaching = await self._load_for(slug, entity_id, Action.UPDATE)
@@ -311,6 +319,7 @@ class ActorEntities:
                 )
             self._register_restore(slug, current, written)
             await self._links_changed(entity_type, changed)
+            await self._announce(slug, entity_id, event or UPDATED)
         return await self._present(slug, Action.READ, written)
 
     async def view(self, entity: Entity) -> Entity | None:
@@ -340,11 +349,13 @@ class ActorEntities:
         *,
         condition: Mapping[str, Any],
         update: Mapping[str, Mapping[str, Any]],
+        event: str | None = None,
     ) -> Entity | None:
         """One conditional, atomic update for domain code (credits, status transitions):
         applied only if ``condition`` (on ``data.*`` paths) holds at write time; None when it
         did not. Only the system actor may use it: callers reach it through a domain
-        operation that has already checked the user's permissions and rules."""
+        operation that has already checked the user's permissions and rules. ``event``
+        names what happened for live subscribers (``updated`` when omitted)."""
         if not self.actor.is_system:
             raise Forbidden("Atomic updates are reserved for domain operations.")
         now = _now(self.service.clock)
@@ -367,6 +378,7 @@ class ActorEntities:
         if written is None:
             await self._forget(entry)
             return None
+        await self._announce(slug, entity_id, event or UPDATED)
         return await self._present(slug, Action.READ, written)
 
     async def internal_state(self, slug: str, entity_id: str) -> dict[str, Any] | None:
@@ -408,6 +420,7 @@ class ActorEntities:
                 )
             register(f"deleted {slug}", lambda: self._col.insert_one(self._org, current))
             await self._links_changed(entity_type, current.get("data", {}))
+            await self._announce(slug, entity_id, DELETED)
         return entity_id
 
     # -- helpers ----------------------------------------------------------------------
@@ -545,6 +558,11 @@ class ActorEntities:
         every API process has cached for the organization: bump its version."""
         if entity_type.actor_link and entity_type.user_link_field in fields:
             await self.service.states.changed(self._org)
+
+    async def _announce(self, slug: str, entity_id: str, event: str) -> None:
+        """Every committed write of an entity passes here (held until the outermost
+        operation succeeds): live subscribers hear of it and read it again as themselves."""
+        await self.service.changes.record(self._org, slug, entity_id, event)
 
     async def _forget(self, entry: str | None) -> None:
         """Takes back the audit entry of a write that did not happen."""
