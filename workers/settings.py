@@ -83,7 +83,7 @@ async def reconcile(ctx: dict[str, Any]) -> int:
 
 async def deliver(ctx: dict[str, Any]) -> int:
     runtime: Runtime = ctx["runtime"]
-    outbox = Outbox(runtime.store, clock=runtime.entities.clock)
+    outbox = Outbox(runtime.store, clock=runtime.entities.clock, changes=runtime.entities.changes)
     return await outbox.deliver(ctx["sender"])
 
 
@@ -158,11 +158,13 @@ def worker_for(runtime: Runtime, *, burst: bool = False, **options: Any) -> Work
 
 async def _startup(ctx: dict[str, Any]) -> None:
     """Builds the runtime from the environment and hands its job service the worker's own
-    Redis connection, so jobs are queued where this worker polls (never an embedded server)."""
+    Redis connection, so jobs are queued where this worker polls (never an embedded server)
+    and what they change is announced to the API processes' live subscribers."""
     runtime = await build_runtime()
     ctx["telemetry"] = worker_telemetry(runtime)
     runtime.redis = ctx["redis"]
     runtime.entities.jobs.queue = ArqQueue(runtime.redis, runtime.entities.clock)
+    runtime.attach_live(runtime.redis)  # what jobs change reaches live subscribers
     ctx.update(runtime=runtime, handlers=handlers(runtime.entities), sender=LoggingSender())
 
 

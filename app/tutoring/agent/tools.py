@@ -13,6 +13,7 @@ from app.platform.inputs import utc_datetime
 from app.platform.tools import Tool, Toolbox
 from app.tutoring.entity_types import ENTITY_TYPES
 from app.tutoring.scheduling import booking, transitions
+from app.tutoring.students import update_entity
 
 TYPES = [t.slug for t in ENTITY_TYPES]
 _ID = {"type": "string", "minLength": 1}
@@ -74,7 +75,7 @@ async def _create(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
 
 
 async def _update(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
-    return as_json(await entities.update(a["type"], a["id"], a["data"]))
+    return as_json(await update_entity(entities, a["type"], a["id"], a["data"]))
 
 
 async def _slots(entities: ActorEntities, a: Mapping[str, Any]) -> Any:

@@ -13,6 +13,7 @@ from app.platform.entities import ActorEntities, EntityService
 from app.platform.errors import AppError
 from app.platform.jobs import Handler, Outcome
 from app.platform.outbox import Outbox
+from app.tutoring import changes
 from app.tutoring.jobs import schedule
 from app.tutoring.scheduling import transitions
 from app.tutoring.settings import load_settings
@@ -20,7 +21,7 @@ from app.tutoring.settings import load_settings
 
 def handlers(service: EntityService) -> dict[str, Handler]:
     """The pack's handlers, bound to the service they act through."""
-    outbox = Outbox(service.store, clock=service.clock)
+    outbox = Outbox(service.store, clock=service.clock, changes=service.changes)
 
     async def system(actor: Actor) -> ActorEntities:
         return await service.for_actor(actor)
@@ -112,6 +113,7 @@ def handlers(service: EntityService) -> dict[str, Handler]:
                 "data.expiresAt": datetime.fromisoformat(payload["expiresAt"]),
             },
             update={"$set": {"data.status": "expired"}},
+            event=changes.EXPIRED,
         )
         return Outcome.done() if expired else Outcome.skipped("not active at that expiry date")
 

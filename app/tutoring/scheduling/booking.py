@@ -21,6 +21,7 @@ from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput, NotFound
 from app.platform.inputs import utc_datetime
 from app.platform.undo import undo_on_failure
+from app.tutoring import changes
 from app.tutoring.errors import InsufficientCredits, SchedulingRule
 from app.tutoring.jobs import schedule
 from app.tutoring.roles import ADMIN
@@ -117,6 +118,7 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
             {"subject": subject} if subject else {},
             server_fields={k: v for k, v in server.items() if v is not None},
             entity_id=session_id,
+            event=changes.BOOKED,
         )
         if hold is None:
             await schedule.session_scheduled(
@@ -203,6 +205,7 @@ async def reschedule_session(entities: ActorEntities, session_id: str, start: da
                 "data.rescheduleCount": session.get("rescheduleCount", 0),
             },
             update={"$set": {"data.startTime": start}, "$inc": {"data.rescheduleCount": 1}},
+            event=changes.RESCHEDULED,
         )
         if moved is None:
             raise SchedulingRule("The session changed meanwhile; reload it and try again.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.platform.entities import ActorEntities
 from app.platform.undo import register
+from app.tutoring import changes
 from app.tutoring.errors import InsufficientCredits
 
 _RESERVED = "internal.reserved"
@@ -37,6 +38,7 @@ async def reserve(
             **_FREE_CREDIT,
         },
         update={"$push": {_RESERVED: session_id}},
+        event=changes.RESERVED,
     )
     if done is None:
         raise InsufficientCredits(
@@ -52,6 +54,7 @@ async def release(domain: ActorEntities, entitlement_id: str, session_id: str) -
         entitlement_id,
         condition={_RESERVED: session_id},
         update={"$pull": {_RESERVED: session_id}},
+        event=changes.RELEASED,
     )
     if released is not None:
         register("credit release", lambda: _reserve_again(domain, entitlement_id, session_id))
@@ -91,6 +94,7 @@ async def consume(domain: ActorEntities, entitlement_id: str, session_id: str) -
             entitlement_id,
             condition={_CONSUMED: {"$ne": session_id}, "data.remainingCredits": remaining},
             update=charge,
+            event=changes.CONSUMED,
         )
         if charged is not None:
             was_reserved = session_id in current["internal"].get("reserved", [])

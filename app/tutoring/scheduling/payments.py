@@ -15,6 +15,7 @@ from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import Conflict
 from app.platform.permissions import Action
 from app.platform.undo import undo_on_failure
+from app.tutoring import changes
 from app.tutoring.errors import InvalidTransition
 from app.tutoring.jobs import schedule
 from app.tutoring.roles import PAYMENT_OUTCOME_RESOURCE
@@ -46,6 +47,7 @@ async def _settle(
         payment_id,
         condition={"data.status": {"$in": ["pending", "processing"]}},
         update={"$set": {"data.status": outcome, **values}},
+        event=outcome,  # paid or failed
     )
     if settled is not None:
         keys = ["status", *(k.removeprefix("data.") for k in values)]
@@ -106,6 +108,7 @@ async def _confirm_session(ctx: Scheduling, session_id: str, payment_id: str) ->
         session_id,
         condition={"data.status": "pending_payment"},
         update={"$set": {"data.status": "scheduled"}, "$unset": {"data.holdExpiresAt": ""}},
+        event=changes.PAID,
     )
     if confirmed is None:
         return

@@ -14,6 +14,7 @@ from typing import Any
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput
 from app.platform.undo import undo_on_failure
+from app.tutoring import changes
 from app.tutoring.errors import InsufficientCredits, InvalidTransition
 from app.tutoring.jobs import schedule
 from app.tutoring.scheduling import credits
@@ -49,6 +50,7 @@ async def _move(
         session_id,
         condition={"data.status": session["status"], "data.startTime": session["startTime"]},
         update=update,
+        event=changes.BY_STATUS.get(target, changes.UPDATED),
     )
     if moved is None:
         return False
@@ -115,6 +117,7 @@ async def _close_payment(ctx: Scheduling, payment_id: str) -> None:
                 "data.failureReason": "The session was cancelled before payment.",
             }
         },
+        event=changes.FAILED,
     )
     if closed is not None:
         keys = ("status", "failedAt", "failureReason")
