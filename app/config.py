@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     graphql_timeout_seconds: float = Field(default=10.0, gt=0)
     rate_limit_user_per_minute: int = Field(default=600, ge=0)
     rate_limit_org_per_minute: int = Field(default=6000, ge=0)
+    # Live updates (GraphQL subscriptions over websockets): see README "Subscriptions".
+    live_max_connections_per_user: int = Field(default=10, ge=1)
+    live_max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    live_max_pending_events: int = Field(default=200, ge=1)
+    live_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    live_replay_events: int = Field(default=1000, ge=0)
+    # Persisted operations: automatic persisted queries and trusted documents.
+    graphql_apq_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    graphql_apq_max_documents: int = Field(default=2000, ge=1)
+    graphql_apq_max_bytes: int = Field(default=64 * 1024, ge=1)
+    graphql_trusted_documents: str | None = None
+    graphql_trusted_documents_only: bool = False
     agent_base_url: str | None = None
     agent_model: str | None = None
     agent_api_key: str | None = None
@@ -79,12 +91,18 @@ class Settings(BaseSettings):
 
     def auth_problems(self) -> list[str]:
         """Misconfigurations refused in every environment."""
+        problems = []
         if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
-            return [
+            problems.append(
                 "AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE, or tokens minted by "
                 "the provider for other applications would be accepted"
-            ]
-        return []
+            )
+        if self.graphql_trusted_documents_only and not self.graphql_trusted_documents:
+            problems.append(
+                "GRAPHQL_TRUSTED_DOCUMENTS_ONLY is set but GRAPHQL_TRUSTED_DOCUMENTS is not: "
+                "no operation could run"
+            )
+        return problems
 
 
 # How to fix each kind of bad value, for the one-line refusal at start.

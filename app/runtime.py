@@ -19,7 +19,9 @@ from app.config import Settings
 from app.platform.auth import ActorResolver, TokenVerifier
 from app.platform.clock import Clock, system_clock
 from app.platform.entities import EntityService
+from app.platform.live import Hub, RedisChangeBus, UserConnections
 from app.platform.packs import ensure_indexes
+from app.platform.persisted import Documents, MemoryDocuments, RedisDocuments
 from app.platform.queue import ArqQueue, EmbeddedRedis, connect
 from app.platform.ratelimit import RateLimiter
 from app.platform.store import Store, open_store
@@ -42,6 +44,11 @@ class Runtime:
     redis: ArqRedis | None = None
     embedded_redis: EmbeddedRedis | None = None
     rate_limiter: RateLimiter | None = None
+    # Live updates: set with Redis (``attach_queue``), which carries changes between processes.
+    hub: Hub | None = None
+    live_users: UserConnections | None = None
+    # Documents sent once and then run by their hash (automatic persisted queries).
+    documents: Documents | None = None
 
     async def attach_queue(self) -> None:
         """Connects the job service to Redis: ``REDIS_URL``, or an embedded server. An
@@ -62,6 +69,21 @@ class Runtime:
             per_user=self.settings.rate_limit_user_per_minute,
             per_org=self.settings.rate_limit_org_per_minute,
         )
+        self.attach_live(self.redis)
+
+    def attach_live(self, redis: ArqRedis) -> None:
+        """Committed writes are published on ``redis``; this process's subscribers hear them
+        (and every other process's) through one hub. Persisted documents are kept there."""
+        settings = self.settings
+        bus = RedisChangeBus(redis, replay_events=settings.live_replay_events)
+        self.entities.changes.publisher = bus
+        self.hub = Hub(bus, self.entities.states)
+        self.live_users = UserConnections(settings.live_max_connections_per_user)
+        self.documents = RedisDocuments(
+            redis,
+            ttl_seconds=settings.graphql_apq_ttl_seconds,
+            max_documents=settings.graphql_apq_max_documents,
+        )
 
     async def redis_ok(self) -> bool | None:
         if self.redis is None:
@@ -72,6 +94,8 @@ class Runtime:
             return False
 
     async def close(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
         await self.verifier.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -152,6 +176,11 @@ async def build_runtime(
         entities=entities,
         verifier=verifier,
         actors=ActorResolver(store, entities.states),
+        # Without Redis (tests, one-off commands) persisted documents stay in this process.
+        documents=MemoryDocuments(
+            ttl_seconds=settings.graphql_apq_ttl_seconds,
+            max_documents=settings.graphql_apq_max_documents,
+        ),
     )
     if with_queue:
         await runtime.attach_queue()

@@ -64,3 +64,12 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.entities)
+
+    def renew(self, actor: Actor, entities: ActorEntities, limits: RequestLimits) -> None:
+        """Starts over as a new request of the same caller: a subscription's context lives
+        as long as the subscription, and each of its events is read afresh (new permissions,
+        empty DataLoader caches, its own object count)."""
+        self.actor = actor
+        self.entities = entities
+        self.limits = limits
+        self.loaders = Loaders(entities)

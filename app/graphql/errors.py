@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -93,8 +94,18 @@ def _with(error: GraphQLError, message: str, extensions: dict) -> GraphQLError:
 
 class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
+        self._streamed = False
         yield
-        result = self.execution_context.result
+        if not self._streamed:  # a subscription's results were classified one by one
+            self._classify(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result of a subscription, before it is sent."""
+        self._streamed = True
+        self._classify(result)
+        yield
+
+    def _classify(self, result: Any) -> None:
         if result is not None and getattr(result, "errors", None):
             context = self.execution_context.context
             request_id = getattr(context, "request_id", "-")

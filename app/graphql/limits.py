@@ -21,6 +21,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.schema import validate_document
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.graphql.cost import TooComplex, estimate_cached, parse_document
 from app.platform.errors import QueryTooComplex
@@ -111,7 +112,9 @@ _VALIDATED: dict[tuple[int, tuple[int, ...]], tuple[Any, list[GraphQLError]]] = 
 
 class CostLimit(SchemaExtension):
     """Refuses an operation whose estimated cost exceeds the caller's limit, before it runs,
-    and reports ``extensions.cost`` on every response."""
+    and reports ``extensions.cost`` on every response (each event of a subscription: its
+    estimate, the objects that event holds, the limit). A subscription's estimate is what
+    one event may hold."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -127,16 +130,23 @@ class CostLimit(SchemaExtension):
                 ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables
             )
         except TooComplex as exc:
-            ctx.result = _refused(str(exc))
+            self._refuse(str(exc))
         else:
             if limits and self.requested > limits.max_cost:
-                ctx.result = _refused(
+                self._refuse(
                     f"This operation's estimated cost is {self.requested}, above the limit of "
                     f"{limits.max_cost}: ask for fewer items (a smaller first) or fewer nested "
                     "connections. Each object in the response costs 1 and a connection's first "
                     "multiplies what is selected under it."
                 )
         yield
+
+    def _refuse(self, message: str) -> None:
+        ctx = self.execution_context
+        if ctx.operation_type is StrawberryOperationType.SUBSCRIPTION:
+            # A preset result does not stop a subscription from starting: an error does.
+            raise QueryTooComplex(message)
+        ctx.result = _refused(message)
 
     def get_results(self) -> dict[str, Any]:
         limits = limits_of(self.execution_context.context)

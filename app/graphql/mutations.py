@@ -26,6 +26,7 @@ from app.platform.errors import NotFound
 from app.platform.packs import install_pack_as
 from app.tutoring import billing
 from app.tutoring.pack import PACKS
+from app.tutoring.students import update_entity
 
 
 def crud(slug: str, cls: type, create_input: type, update_input: type) -> tuple[Any, Any, Any]:
@@ -35,7 +36,7 @@ def crud(slug: str, cls: type, create_input: type, update_input: type) -> tuple[
         return cls(entity=await info.context.entities.create(slug, without_nulls(to_data(input))))
 
     async def update(info: Info, id: strawberry.ID, input: update_input) -> cls:  # type: ignore[valid-type]
-        return cls(entity=await info.context.entities.update(slug, id, to_data(input)))
+        return cls(entity=await update_entity(info.context.entities, slug, id, to_data(input)))
 
     async def delete(info: Info, id: strawberry.ID) -> strawberry.ID:
         return strawberry.ID(await info.context.entities.delete(slug, id))

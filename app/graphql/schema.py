@@ -22,10 +22,12 @@ from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import CoreMutation
 from app.graphql.queries import CoreQuery
 from app.graphql.scheduling import JobsQuery, SchedulingMutation, SchedulingQuery
+from app.graphql.subscriptions import LiveSubscription
 from app.platform.errors import QueryTooComplex
 
 Query = merge_types("Query", (CoreQuery, SchedulingQuery, JobsQuery, AgentQuery))
 Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation, AgentMutation))
+Subscription = merge_types("Subscription", (LiveSubscription,))
 
 
 class _Schema(strawberry.Schema):
@@ -59,6 +61,7 @@ class _Schema(strawberry.Schema):
 schema = _Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         OperationMetrics,  # first, so that it leaves last and sees the final error codes
         DocumentLimits,
