@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -329,3 +330,67 @@ def pytest_sessionfinish(session, exitstatus):
             f"\nQueries the service sent that no declared index serves:\n{lines}", red=True
         )
         session.exitstatus = 1
+
+
+# -- a server with Redis for live updates (subscriptions) and persisted documents --------------
+
+
+@dataclass
+class LiveApi(Api):
+    ws_url: str = ""
+
+    async def book(self, role="guardian", *, student="S1", teacher="T1", hours=2.0, token=None):
+        """Books a session (pay before book) through the API; its id and payment id."""
+        from tests.booking_world import at
+
+        ids = self.world.ids
+        body = await self.gql(
+            "mutation($input: BookSessionInput!) { bookSession(input: $input) { id paymentId } }",
+            {
+                "input": {
+                    "teacherId": ids[teacher],
+                    "studentId": ids[student],
+                    "startTime": at(hours).isoformat(),
+                    "durationMinutes": 60,
+                    "subject": "math",
+                }
+            },
+            role=role if token is None else None,
+            token=token,
+        )
+        assert "errors" not in body, body
+        return body["data"]["bookSession"]
+
+
+@pytest.fixture
+async def live_server(store, clock, world, redis_url):
+    """``async with live_server(**settings) as api``: an API process with Redis attached
+    (flushed first), so subscriptions, rate limits and persisted documents work."""
+    from tests.booking_world import prepare
+
+    await prepare(world)
+
+    @contextlib.asynccontextmanager
+    async def serve(**overrides):
+        settings = Settings(auth_dev_secret=DEV_SECRET, redis_url=redis_url, **overrides)
+        runtime = await build_runtime(settings, store=store, clock=clock)
+        runtime.entities = world.service  # share the world's service (same store and clock)
+        await runtime.attach_queue()
+        await runtime.redis.flushdb()
+        app = create_app(runtime)
+        server = uvicorn.Server(server_config(app, "127.0.0.1", 0, log_level="warning"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                base = f"http://127.0.0.1:{port}"
+                yield LiveApi(base, world, client, runtime, ws_url=f"ws://127.0.0.1:{port}/graphql")
+        finally:
+            server.should_exit = True
+            await task
+            world.service.changes.publisher = None  # the next test's world starts quiet
+            await runtime.close()
+
+    return serve
