@@ -26,13 +26,21 @@ class LiveClient:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self._ids = 0
+        self._early: list[dict[str, Any]] = []  # received while waiting for a pong
 
     @classmethod
     @contextlib.asynccontextmanager
     async def connect(
-        cls, url: str, token: str | None = None, *, payload: dict | None = None, ack: bool = True
+        cls,
+        url: str,
+        token: str | None = None,
+        *,
+        payload: dict | None = None,
+        ack: bool = True,
+        **options: Any,
     ) -> AsyncIterator[LiveClient]:
-        async with connect(url, subprotocols=[PROTOCOL], open_timeout=10) as ws:
+        """``options`` go to ``websockets``' ``connect`` (``sock``, ``max_queue``, ...)."""
+        async with connect(url, subprotocols=[PROTOCOL], open_timeout=10, **options) as ws:
             client = cls(ws)
             init = payload if payload is not None else {}
             if token is not None:
@@ -47,6 +55,8 @@ class LiveClient:
         await self.ws.send(json.dumps(message))
 
     async def receive(self, seconds: float = 5.0) -> dict[str, Any]:
+        if self._early:
+            return self._early.pop(0)
         try:
             async with asyncio.timeout(seconds):
                 return json.loads(await self.ws.recv())
@@ -62,7 +72,20 @@ class LiveClient:
             id = str(self._ids)
         payload: dict[str, Any] = {"query": query, "variables": variables or {}, **extra}
         await self.send({"id": id, "type": "subscribe", "payload": payload})
+        await self.sync()
         return id
+
+    async def sync(self, seconds: float = 5.0) -> None:
+        """A ping answered: the server has handled every message sent before it (a
+        subscription then listens). What arrives meanwhile is kept for ``receive``."""
+        await self.send({"type": "ping"})
+        early = []
+        while True:
+            message = await self.receive(seconds)
+            if message == {"type": "pong"}:
+                break
+            early.append(message)
+        self._early = early + self._early
 
     async def next(self, seconds: float = 5.0) -> dict[str, Any]:
         """The data of the next ``next`` message (anything else fails the test)."""
@@ -81,6 +104,7 @@ class LiveClient:
 
     async def nothing(self, seconds: float = 0.5) -> None:
         """Nothing arrives within ``seconds``."""
+        assert not self._early, f"expected nothing, got {self._early[0]}"
         try:
             async with asyncio.timeout(seconds):
                 message = await self.ws.recv()

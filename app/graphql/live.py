@@ -59,6 +59,7 @@ TOO_MANY = 4429
 SLOW_CONSUMER = 4413
 TRY_AGAIN_LATER = 1013
 CLOSE_SECONDS = 5.0
+LISTEN_SECONDS = 10.0
 
 
 @dataclass
@@ -97,6 +98,8 @@ class LiveOperation(Context):
 
     live: LiveContext = field(default=None)  # type: ignore[assignment]
     operation_id: str = ""
+    # Set once the subscription listens (its feed is open): see ``handle_subscribe``.
+    listening: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def refresh(self, state: OrgState) -> None:
         """The subscriber's permissions as of ``state``: a role, mask or link change applies
@@ -249,6 +252,18 @@ class LiveHandler(BaseGraphQLTransportWSHandler[LiveContext, None]):
         operation.task = asyncio.create_task(self._run(operation, context))
         operation.task.add_done_callback(self._task_done)
         self.operations[message["id"]] = operation
+        # Messages are handled one at a time: waiting here until the subscription listens
+        # (or was refused) means a client that sends ``ping`` after ``subscribe`` and gets
+        # its ``pong`` knows that no change made from then on can be missed. Bounded.
+        listening = asyncio.ensure_future(context.listening.wait())
+        try:
+            await asyncio.wait(
+                (listening, operation.task),
+                timeout=LISTEN_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            listening.cancel()
 
     async def _prepare(
         self, operation_id: str, payload: dict[str, Any]

@@ -218,6 +218,7 @@ async def _subscribe(info: Info, view: Any, after: int | None, build: Callable[[
         live.connection.close(context.operation_id)
         raise
     deliveries = follow(feed, runtime.hub.states, missed, after)
+    context.listening.set()  # from here on no change is missed
     return _events(context, view, deliveries, build)
 
 
