@@ -43,6 +43,7 @@ class CompiledRoles:
         self._types = types
         self._allowed: dict[tuple[str, str], tuple[RoleDefinition, ...]] = {}
         self._visible: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+        self._seeing: dict[tuple[str, str], tuple[RoleDefinition, ...]] = {}
         self._filterable: dict[str, frozenset[str]] = {}
         self._writable: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
 
@@ -73,6 +74,22 @@ class CompiledRoles:
                 if mask is not None:
                     visible |= mask.visible(fields)
             found = self._visible[key] = frozenset(visible)
+        return found
+
+    def roles_seeing(self, slug: str, field: str) -> tuple[RoleDefinition, ...]:
+        """The roles that may list ``slug`` and see ``field`` on every document: following a
+        relation by that link field reaches children only through these roles, so the link
+        it filters on is one the role shows anyway."""
+        key = (slug, field)
+        found = self._seeing.get(key)
+        if found is None:
+            fields = self._types[slug].fields
+            found = tuple(
+                r
+                for r in self.roles_for(slug, Action.LIST)
+                if (mask := r.read_mask(slug)) is not None and field in mask.visible(fields)
+            )
+            self._seeing[key] = found
         return found
 
     def filterable_fields(self, slug: str) -> frozenset[str]:

@@ -21,7 +21,7 @@ from app.graphql.types.base import (
     masked,
     objects_of,
 )
-from app.platform.entities import Entity, OrderKey
+from app.platform.entities import Entity, Link, OrderKey
 
 
 def to_one(slug: str, link: str):
@@ -158,11 +158,12 @@ class Student(Node):
             info,
             "session",
             Session,
-            {"studentId": self.entity.id},
+            None,
             None,
             [OrderKey("startTime", descending=True)],
             first,
             after,
+            Link("studentId", self.entity),
         )
 
 
@@ -184,7 +185,7 @@ class Guardian(Node):
         if not relation_allowed(info, "student"):
             return None
         return await connection(
-            info, "student", Student, {"guardianId": self.entity.id}, None, [], first, after
+            info, "student", Student, None, None, [], first, after, Link("guardianId", self.entity)
         )
 
 

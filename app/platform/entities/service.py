@@ -19,7 +19,7 @@ from app.platform.actor import Actor
 from app.platform.api_limits import OrgLimits
 from app.platform.audit import AuditLog
 from app.platform.clock import Clock, system_clock
-from app.platform.entities.models import Entity, OrderKey, Page
+from app.platform.entities.models import Entity, Link, OrderKey, Page
 from app.platform.entities.query import (
     build_filter,
     cursor_condition,
@@ -31,6 +31,7 @@ from app.platform.jobs import JobService
 from app.platform.org_state import OrgState, OrgStates
 from app.platform.permissions import Access, Action, RoleDefinition, RoleRepository
 from app.platform.permissions.access import ENTITIES_COLLECTION
+from app.platform.permissions.scope import Scope
 from app.platform.registry import EntityRegistry, EntityType
 from app.platform.store import DuplicateKey, IndexSpec, Store, and_filters
 from app.platform.undo import register, undo_on_failure
@@ -107,14 +108,19 @@ class ActorEntities:
         order_by: Sequence[OrderKey] = (),
         first: int = 20,
         after: str | None = None,
+        link: Link | None = None,
     ) -> Page:
+        """A page of the entities the actor may list. ``where``, ``search`` and ``order_by``
+        are the caller's and may use only fields visible on every document the actor can
+        list; ``link`` is a relation the system follows for the caller (see ``Link``)."""
         if first < 0:
             raise BadUserInput("'first' must not be negative.", {"first": "negative"})
         first = min(first, MAX_PAGE_SIZE)
         entity_type = self.access.entity_type(slug)
-        scope = await self.access.scope(slug, Action.LIST)
+        scope, linked = await self._list_scope(entity_type, link)
         allowed = self.access.filterable_fields(slug)
         conditions = build_filter(entity_type, where, search, allowed)
+        conditions.extend(linked)
         spec = sort_spec(entity_type, order_by, allowed)
         if after:
             conditions.append(cursor_condition(after, spec))
@@ -133,14 +139,33 @@ class ActorEntities:
         return Page(items, sources, len(docs) > first, partial(encode_cursor, spec=spec))
 
     async def count(
-        self, slug: str, *, where: Mapping[str, Any] | None = None, search: str | None = None
+        self,
+        slug: str,
+        *,
+        where: Mapping[str, Any] | None = None,
+        search: str | None = None,
+        link: Link | None = None,
     ) -> int:
         entity_type = self.access.entity_type(slug)
-        scope = await self.access.scope(slug, Action.LIST)
+        scope, linked = await self._list_scope(entity_type, link)
+        conditions = build_filter(entity_type, where, search, self.access.filterable_fields(slug))
         if scope.empty:
             return 0
-        conditions = build_filter(entity_type, where, search, self.access.filterable_fields(slug))
-        return await self._col.count(self._org, _and({"type": slug}, scope.filter, *conditions))
+        return await self._col.count(
+            self._org, _and({"type": slug}, scope.filter, *conditions, *linked)
+        )
+
+    async def _list_scope(
+        self, entity_type: EntityType, link: Link | None
+    ) -> tuple[Scope, list[dict[str, Any]]]:
+        """The listing scope, and the link's condition when the system follows a relation."""
+        slug = entity_type.slug
+        if link is None:
+            return await self.access.scope(slug, Action.LIST), []
+        if entity_type.references.get(link.field) != link.parent.type:
+            raise ValueError(f"{slug}.{link.field} does not refer to a {link.parent.type}")
+        scope = await self.access.link_scope(slug, link.field)
+        return scope, [{f"data.{link.field}": link.parent.id}]
 
     async def get(self, slug: str, entity_id: str) -> Entity | None:
         """The entity, or None when it is absent or outside the actor's scope."""

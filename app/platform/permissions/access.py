@@ -182,6 +182,16 @@ class Access:
         self.entity_type(slug)
         return self.compiled.visible_fields(slug, roles)
 
+    async def link_scope(self, slug: str, field: str) -> Scope:
+        """The documents of ``slug`` the actor may list by following a relation through
+        ``field`` from a parent they have read. Only the listing roles that show ``field``
+        take part: the relation then never tells a role a link its mask hides, and the filter
+        on the link is the system's, not judged like a caller's filter (a teacher who is also
+        a guardian lists their children although teachers cannot see ``guardianId``)."""
+        self.require(slug, Action.LIST)
+        roles = self.compiled.roles_seeing(slug, field)
+        return Scope.any_of([await self.role_scope(r, slug) for r in roles])
+
     def filterable_fields(self, slug: str) -> frozenset[str]:
         self.entity_type(slug)
         return self.compiled.filterable_fields(slug)
