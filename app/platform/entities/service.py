@@ -428,8 +428,15 @@ class ActorEntities:
         ]
         if len(scopes) == 1:  # most actors: one role, so one mask for every document
             ((role, scope),) = scopes
-            visible = self.access.visible_fields(slug, [role])
             admits = scope.predicate
+            if self.access.compiled.conditional_fields(slug, [role]):
+                mask = self.access.mask(slug, [role])
+
+                def reveal_conditional(doc: dict[str, Any]) -> Entity | None:
+                    return self._masked(slug, doc, mask(doc)) if admits(doc) else None
+
+                return reveal_conditional
+            visible = self.access.visible_fields(slug, [role])
 
             def reveal_one(doc: dict[str, Any]) -> Entity | None:
                 return self._masked(slug, doc, visible) if admits(doc) else None
@@ -463,7 +470,7 @@ class ActorEntities:
         return self._entity(slug, doc, roles)
 
     def _entity(self, slug: str, doc: Mapping[str, Any], roles: list[RoleDefinition]) -> Entity:
-        return self._masked(slug, doc, self.access.visible_fields(slug, roles))
+        return self._masked(slug, doc, self.access.visible_on(slug, roles, doc))
 
     @staticmethod
     def _masked(slug: str, doc: Mapping[str, Any], visible: frozenset[str]) -> Entity:
