@@ -205,7 +205,14 @@ class Session(Node):
     teacherNotes: str | None = masked("teacherNotes")
     guardianNotes: str | None = masked("guardianNotes")
     reportSubmitted: bool | None = masked("reportSubmitted")
-    reportContent: str | None = masked("reportContent")
+    reportContent: str | None = masked(
+        "reportContent", description="Guardians read it once it is shared (reportShared)"
+    )
+    reportShared: bool | None = masked(
+        "reportShared", description="Shared with the guardian (shareSessionReport)"
+    )
+    reportSharedAt: datetime | None = masked("reportSharedAt")
+    reportSharedBy: str | None = masked("reportSharedBy", description="The user who shared it")
     cancellationReason: str | None = masked("cancellationReason")
     cancelledBy: str | None = masked("cancelledBy")
     cancelledAt: datetime | None = masked("cancelledAt")

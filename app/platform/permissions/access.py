@@ -179,6 +179,19 @@ class Access:
                 out.append(role)
         return out
 
+    async def allows_on(
+        self, resource: str, action: Action, slug: str, doc: Mapping[str, Any]
+    ) -> bool:
+        """Whether a role of the actor that reaches ``doc`` (a document of ``slug``, for
+        update) allows ``action`` on ``resource``: a permission held per document rather than
+        per organization. A role's policy counts only on the documents its own scope reaches,
+        so a user holding two roles acts on each document in the role that reaches it."""
+        allowed = {r.name for r in self.compiled.roles_for(resource, action)}
+        if not allowed:
+            return False
+        reaching = await self.reaching_roles(slug, Action.UPDATE, dict(doc))
+        return any(r.name in allowed for r in reaching)
+
     # -- masks (decided once per role set, see ``CompiledRoles``) ------------------------
 
     def visible_fields(self, slug: str, roles: list[RoleDefinition]) -> frozenset[str]:
