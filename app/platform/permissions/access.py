@@ -235,6 +235,10 @@ class Access:
             )
             for fields, conditions in entries
         ]
+        if len(tests) == 1:  # the usual case: one entry, two possible sets, no tuple per row
+            ((fields, holds),) = tests
+            widened = always | fields
+            return lambda doc: widened if holds(doc) else always
         combinations: dict[tuple[bool, ...], frozenset[str]] = {}
 
         def visible(doc: Mapping[str, Any]) -> frozenset[str]:
