@@ -21,6 +21,8 @@ from graphql import build_schema, get_named_type
 
 from tests.test_permission_table import (
     ACTIONS,
+    CONDITIONAL_CELLS,
+    CONDITIONS,
     FIELDS,
     IN_SCOPE,
     OUT_OF_SCOPE,
@@ -28,6 +30,7 @@ from tests.test_permission_table import (
     TYPES,
     VISIBLE,
     _expand,
+    visible_when,
 )
 
 ALWAYS = {"id", "createdAt", "updatedAt", "__typename"}
@@ -200,3 +203,37 @@ async def test_relation_to_out_of_scope_target_is_null(api, role, parent, key, f
     node = _data(await api.gql(query, {"id": ids[key]}, role=role))[parent]
     assert node[link] == ids[other]
     assert node[field] == (None if role in OUT_OF_SCOPE else {"id": ids[other]})
+
+
+# Visibility that depends on the document (VISIBLE_WHEN), by id and through every relation
+# that leads to the type, on an in-scope entity made to match the condition.
+@pytest.mark.parametrize(("role", "slug", "condition"), CONDITIONAL_CELLS)
+async def test_get_by_id_when_the_document_matches(api, role, slug, condition):
+    values = CONDITIONS[condition]
+    if not set(values) <= set(FIELDS[slug]):
+        return
+    ids = api.world.ids
+    target = ids[IN_SCOPE[role][slug]]
+    await (await api.world.system()).update(slug, target, {}, server_fields=values)
+    expected = visible_when(role, slug, condition)
+    node = _data(await api.gql(_get(slug, _selection(slug)), {"id": target}, role=role))[slug]
+    assert _shown(node) == expected, f"{role} reading {slug} ({condition})"
+    for parent, field, link, child in RELATIONS:
+        if child != slug or "R" not in ACTIONS[role][parent] or not IN_SCOPE[role].get(parent):
+            continue
+        parent_id = ids[IN_SCOPE[role][parent]]
+        if link is not None:
+            stored = await (await api.world.system()).get(parent, parent_id)
+            if stored.data.get(link) != target:
+                continue
+            sub = _selection(slug)
+        else:
+            sub = f"{{ edges {{ node {_selection(slug)} }} }}"
+        query = _get(parent, f"{{ {field} {sub} }}")
+        related = _data(await api.gql(query, {"id": parent_id}, role=role))[parent][field]
+        nodes = [e["node"] for e in related["edges"]] if link is None else [related]
+        shown = [_shown(n) for n in nodes if n and n["id"] == target]
+        if link is not None and link not in _expand(VISIBLE[role][parent], parent):
+            assert shown == []
+            continue
+        assert shown == [expected], f"{role}: {parent}.{field} ({condition})"

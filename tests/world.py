@@ -162,6 +162,9 @@ async def build_world(service: EntityService, org: str) -> World:
                 "holdExpiresAt": NOW,
                 "startedAt": NOW,
                 "completedAt": NOW,
+                "reportShared": False,  # guardians read reportContent only once it is shared
+                "reportSharedAt": NOW,
+                "reportSharedBy": "nobody",
             },
         )
     for n in (1, 2):

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from app.graphql.inputs import to_data
 from app.graphql.types.entities import Payment, Session
-from app.tutoring.scheduling import booking, payments, recurring, transitions
+from app.tutoring.scheduling import booking, payments, recurring, reports, transitions
 from app.tutoring.settings import read_settings, update_settings
 
 
@@ -169,6 +169,17 @@ class SchedulingMutation:
     @strawberry.mutation
     async def markNoShow(self, info: Info, id: strawberry.ID) -> Session:
         return Session(entity=await transitions.mark_no_show(info.context.entities, id))
+
+    @strawberry.mutation(
+        description="A completed session's report becomes readable by its guardian. Its "
+        "teacher or an admin; idempotent."
+    )
+    async def shareSessionReport(self, info: Info, id: strawberry.ID) -> Session:
+        return Session(entity=await reports.share_report(info.context.entities, id))
+
+    @strawberry.mutation(description="Hides the report from the guardian again; idempotent.")
+    async def unshareSessionReport(self, info: Info, id: strawberry.ID) -> Session:
+        return Session(entity=await reports.unshare_report(info.context.entities, id))
 
     @strawberry.mutation(description="Admin. Idempotent.")
     async def recordPaymentSucceeded(

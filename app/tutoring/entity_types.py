@@ -152,6 +152,10 @@ SESSION = EntityType(
             "guardianNotes": _TEXT,
             "reportSubmitted": {"type": "boolean"},
             "reportContent": _TEXT,
+            # Whether guardians may read reportContent (see roles.py), and who shared it when.
+            "reportShared": {"type": "boolean"},
+            "reportSharedAt": _WHEN,
+            "reportSharedBy": _STR,
             "cancellationReason": _STR,
             "cancelledBy": _STR,
             "cancelledAt": _WHEN,
@@ -197,6 +201,9 @@ SESSION = EntityType(
         "holdExpiresAt",
         "startedAt",
         "completedAt",
+        "reportShared",
+        "reportSharedAt",
+        "reportSharedBy",
     ),
     indexes=(
         (("teacherId", 1), ("startTime", 1)),

@@ -20,6 +20,7 @@ from app.platform.permissions import (
     ReferencedBy,
     RoleDefinition,
     ScopeAll,
+    VisibleWhen,
     WriteMask,
 )
 
@@ -27,6 +28,9 @@ ADMIN, TEACHER, GUARDIAN = "admin", "teacher", "guardian"
 SETTINGS_RESOURCE = "organizationSettings"
 # Recording what a payment provider reported (recordPaymentSucceeded/Failed): admins and jobs.
 PAYMENT_OUTCOME_RESOURCE = "paymentOutcome"
+# Sharing a completed session's report with its guardian (and taking it back): "update" on
+# this resource, held per session -- only a role that also reaches the session may use it.
+REPORT_SHARING_RESOURCE = "sessionReportSharing"
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
@@ -66,6 +70,9 @@ SESSION_FIELDS_FOR_TEACHERS = (
     "teacherNotes",
     "reportSubmitted",
     "reportContent",
+    "reportShared",
+    "reportSharedAt",
+    "reportSharedBy",
     "startedAt",
     "completedAt",
 )
@@ -77,6 +84,7 @@ TEACHER_ROLE = RoleDefinition(
         *_allow("session", "list", "read", "update"),
         *_allow("student", "list", "read"),
         *_allow("teacher", "list", "read", "update"),
+        *_allow(REPORT_SHARING_RESOURCE, "update"),  # on the sessions of their scope
     ),
     scopes={
         "session": (FieldMatch(field="teacherId", operator="eq", valuePath="actor.teacherId"),),
@@ -109,6 +117,8 @@ SESSION_FIELDS_FOR_GUARDIANS = (
     "paymentId",
     "guardianNotes",
     "reportSubmitted",
+    "reportShared",
+    "reportSharedAt",
     "cancellationReason",
     "cancelledAt",
     "rescheduleCount",
@@ -118,6 +128,13 @@ SESSION_FIELDS_FOR_GUARDIANS = (
 )
 
 _OWN = FieldMatch(field="guardianId", operator="eq", valuePath="actor.guardianId")
+
+# The report may hold teacher feedback not meant for the family yet: guardians read it only
+# once a teacher or an admin has shared it (shareSessionReport), and no longer once unshared.
+REPORT_WHEN_SHARED = VisibleWhen(
+    fields=("reportContent",),
+    conditions=(FieldMatch(field="reportShared", operator="eq", value=True),),
+)
 
 GUARDIAN_ROLE = RoleDefinition(
     name=GUARDIAN,
@@ -140,7 +157,9 @@ GUARDIAN_ROLE = RoleDefinition(
         "teacher": (ScopeAll(),),
     },
     readMasks={
-        "session": _only(*SESSION_FIELDS_FOR_GUARDIANS),
+        "session": ReadMask(
+            mode="whitelist", fields=SESSION_FIELDS_FOR_GUARDIANS, visibleWhen=(REPORT_WHEN_SHARED,)
+        ),
         "student": _only("name", "grade", "subjects", "preferredTeacherId", "guardianId"),
         "guardian": _ALL,
         "payment": _ALL,

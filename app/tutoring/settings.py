@@ -155,7 +155,7 @@ async def _set_rate_hidden(entities: ActorEntities, hidden: bool, undo: Undo) ->
     mask = before or ReadMask(mode="whitelist")
     listed = hidden if mask.mode == "blacklist" else not hidden
     fields = set(mask.fields) | {RATE_FIELD} if listed else set(mask.fields) - {RATE_FIELD}
-    new_mask = ReadMask(mode=mask.mode, fields=tuple(sorted(fields)))
+    new_mask = mask.model_copy(update={"fields": tuple(sorted(fields))})  # keeps visibleWhen
     await entities.service.roles.set_read_mask(org, TEACHER, "teacher", new_mask)
     roles_repo = entities.service.roles
     undo.push("teacher mask", lambda: roles_repo.set_read_mask(org, TEACHER, "teacher", before))

@@ -21,7 +21,7 @@ from app.graphql.types.base import (
     masked,
     objects_of,
 )
-from app.platform.entities import Entity, OrderKey
+from app.platform.entities import Entity, Link, OrderKey
 
 
 def to_one(slug: str, link: str):
@@ -160,9 +160,9 @@ class Student(Node):
         if not relation_allowed(info, "session"):
             return None
         newest_first = [OrderKey("startTime", descending=True)]
-        where = {"studentId": self.entity.id}
+        link = Link("studentId", self.entity)
         return await connection(
-            info, "session", Session, where, None, newest_first, first, after, last, before
+            info, "session", Session, None, None, newest_first, first, after, last, before, link
         )
 
 
@@ -188,9 +188,9 @@ class Guardian(Node):
     ) -> Connection[Student] | None:
         if not relation_allowed(info, "student"):
             return None
-        where = {"guardianId": self.entity.id}
         page = (first, after, last, before)
-        return await connection(info, "student", Student, where, None, [], *page)
+        link = Link("guardianId", self.entity)
+        return await connection(info, "student", Student, None, None, [], *page, link)
 
 
 @entity_object
@@ -212,7 +212,14 @@ class Session(Node):
     teacherNotes: str | None = masked("teacherNotes")
     guardianNotes: str | None = masked("guardianNotes")
     reportSubmitted: bool | None = masked("reportSubmitted")
-    reportContent: str | None = masked("reportContent")
+    reportContent: str | None = masked(
+        "reportContent", description="Guardians read it once it is shared (reportShared)"
+    )
+    reportShared: bool | None = masked(
+        "reportShared", description="Shared with the guardian (shareSessionReport)"
+    )
+    reportSharedAt: datetime | None = masked("reportSharedAt")
+    reportSharedBy: str | None = masked("reportSharedBy", description="The user who shared it")
     cancellationReason: str | None = masked("cancellationReason")
     cancelledBy: str | None = masked("cancelledBy")
     cancelledAt: datetime | None = masked("cancelledAt")

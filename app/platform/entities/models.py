@@ -59,3 +59,13 @@ class Page:
     @property
     def end_cursor(self) -> str | None:
         return self.cursor(len(self.items) - 1) if self.items else None
+
+
+class Link(NamedTuple):
+    """A relation the system follows on the caller's behalf: the entities whose ``field``
+    points at ``parent``, an entity the caller has already been given (so may read). Its
+    filter is not the caller's and is not judged like one; instead only the caller's roles
+    that show ``field`` reach the children (``Access.link_scope``)."""
+
+    field: str
+    parent: Entity

@@ -147,7 +147,12 @@ async def complete_session(entities: ActorEntities, session_id: str, report: str
     entities.access.entity_type("session").validate(
         {**session, "reportContent": report}, reported={"reportContent"}
     )
-    fields = {"reportContent": report, "reportSubmitted": True, "completedAt": ctx.now}
+    fields = {
+        "reportContent": report,
+        "reportSubmitted": True,
+        "reportShared": False,  # guardians read it once it is shared (reports.py)
+        "completedAt": ctx.now,
+    }
     async with undo_on_failure():
         if not await _move(ctx, session_id, session, target, fields):
             raise await _changed(ctx, session_id, "completed")

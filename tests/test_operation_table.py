@@ -1,0 +1,154 @@
+"""Operations x callers -> expected outcome, every cell checked over real HTTP.
+
+A row is an operation on a prepared subject (a GraphQL document and its variables) and the
+outcome for each caller: ``"ok"`` or the error code the contract gives. Callers are tokens of
+the world's users (``ACTORS``). Rows are grouped in blocks, one per feature, each clearly
+marked, so that blocks added side by side merge cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.booking_world import at, prepare
+from tests.world import NOW
+
+OK = "ok"
+
+# Caller -> (user, roles). u-t1 is teacher T1; in every cell u-t1 is also linked to guardian
+# G2 (S2's parent, whom T2 teaches), which grants nothing unless the token claims "guardian".
+ACTORS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "admin": ("u-admin", ("admin",)),
+    "teacher": ("u-t1", ("teacher",)),
+    "guardian": ("u-g1", ("guardian",)),
+    "teacher+guardian": ("u-t1", ("teacher", "guardian")),
+}
+
+Subject = Callable[[Any], Awaitable[dict[str, Any]]]  # the world -> the variables
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    query: str
+    subject: Subject
+    outcomes: dict[str, str]  # caller -> "ok" or an error code
+
+
+ROWS: list[Row] = []
+
+
+# -- shared reports and availability --------------------------------------------------------
+
+
+async def _completed(world, teacher: str, student: str, guardian: str) -> str:
+    """A completed session with an unshared report."""
+    system = await world.system()
+    ids = world.ids
+    session = await system.create(
+        "session",
+        {"subject": "math", "reportSubmitted": True, "reportContent": "draft report"},
+        server_fields={
+            "teacherId": ids[teacher],
+            "studentId": ids[student],
+            "guardianId": ids[guardian],
+            "startTime": NOW - timedelta(days=1),
+            "duration": 60,
+            "status": "completed",
+            "completedAt": NOW - timedelta(hours=23),
+            "reportShared": False,
+        },
+    )
+    return session.id
+
+
+async def _taught_by_t1(world) -> dict[str, Any]:
+    return {"id": await _completed(world, "T1", "S1", "G1")}
+
+
+async def _their_child_with_t2(world) -> dict[str, Any]:
+    return {"id": await _completed(world, "T2", "S2", "G2")}
+
+
+async def _scheduled(world) -> dict[str, Any]:
+    return {"id": world.ids["X1"]}  # T1 teaching S1 (G1's child), not yet held
+
+
+def _slots_for(student: str | None) -> Subject:
+    async def variables(world) -> dict[str, Any]:
+        day = at(-9)  # Wednesday 00:00 UTC; T1 teaches 09:00-17:00 Berlin
+        return {
+            "t": world.ids["T1"],
+            "f": day.isoformat(),
+            "to": (day + timedelta(days=1)).isoformat(),
+            "s": world.ids[student] if student else None,
+        }
+
+    return variables
+
+
+SHARE = "mutation($id: ID!) { shareSessionReport(id: $id) { id reportShared } }"
+UNSHARE = "mutation($id: ID!) { unshareSessionReport(id: $id) { id reportShared } }"
+SLOTS = """query($t: ID!, $f: DateTime!, $to: DateTime!, $s: ID) {
+  availableSlots(teacherId: $t, from: $f, to: $to, durationMinutes: 60, studentId: $s) { start } }"""
+
+for _verb, _doc in (("share", SHARE), ("unshare", UNSHARE)):
+    ROWS += [
+        Row(f"{_verb} the report of a completed session T1 taught", _doc, _taught_by_t1,
+            {"admin": OK, "teacher": OK, "guardian": "FORBIDDEN", "teacher+guardian": OK}),
+        # T1 is G2 too: on their child's session they act as its guardian, not as a teacher.
+        Row(f"{_verb} the report of their child's completed session with T2", _doc,
+            _their_child_with_t2,
+            {"admin": OK, "teacher": "NOT_FOUND", "guardian": "NOT_FOUND",
+             "teacher+guardian": "FORBIDDEN"}),
+        Row(f"{_verb} the report of a session not completed", _doc, _scheduled,
+            {"admin": "INVALID_TRANSITION", "teacher": "INVALID_TRANSITION",
+             "guardian": "FORBIDDEN", "teacher+guardian": "INVALID_TRANSITION"}),
+    ]  # fmt: skip
+ROWS += [
+    Row("availableSlots without a student", SLOTS, _slots_for(None),
+        {"admin": OK, "teacher": OK, "guardian": OK, "teacher+guardian": OK}),
+    # A student's busy times are for those who may book for them: guardian and admin.
+    Row("availableSlots for S1 (G1's child, taught by T1)", SLOTS, _slots_for("S1"),
+        {"admin": OK, "teacher": "FORBIDDEN", "guardian": OK, "teacher+guardian": "FORBIDDEN"}),
+    Row("availableSlots for S2 (G2's child, taught by T2)", SLOTS, _slots_for("S2"),
+        {"admin": OK, "teacher": "FORBIDDEN", "guardian": "NOT_FOUND", "teacher+guardian": OK}),
+]  # fmt: skip
+
+# -- end of shared reports and availability -------------------------------------------------
+
+
+CELLS = [
+    pytest.param(row, actor, id=f"{row.name} | {actor}")
+    for row in ROWS
+    for actor in ACTORS
+    if actor in row.outcomes
+]
+
+
+def test_every_row_names_every_caller():
+    for row in ROWS:
+        assert set(row.outcomes) == set(ACTORS), row.name
+
+
+@pytest.mark.parametrize(("row", "actor"), CELLS)
+async def test_cell(api, row: Row, actor: str):
+    world = api.world
+    await prepare(world)
+    admin = await world.as_role("admin")
+    await admin.update("guardian", world.ids["G2"], {"userId": "u-t1"})
+    variables = await row.subject(world)
+    user, roles = ACTORS[actor]
+    body = await api.gql(row.query, variables, token=api.token(user, *roles))
+    expected = row.outcomes[actor]
+    codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+    if expected == OK:
+        assert not codes, body
+        assert all(v is not None for v in body["data"].values()), body
+    else:
+        assert codes == [expected], body
