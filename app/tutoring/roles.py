@@ -27,6 +27,10 @@ ADMIN, TEACHER, GUARDIAN = "admin", "teacher", "guardian"
 SETTINGS_RESOURCE = "organizationSettings"
 # Recording what a payment provider reported (recordPaymentSucceeded/Failed): admins and jobs.
 PAYMENT_OUTCOME_RESOURCE = "paymentOutcome"
+# The platform's own resources that are not entities are granted here too: ``pack``
+# (create), ``auditLog`` (list: the audit trail) and ``job`` (list; update: retry and
+# cancel). The admin role's wildcard allows them; teachers and guardians name none of them,
+# so both are refused the admin console.
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
