@@ -104,7 +104,7 @@ async def load_one(info: Info, slug: str, entity_id: Any) -> Entity | None:
 @strawberry.type
 class PageInfo:
     hasNextPage: bool
-    _page: strawberry.Private[Page]
+    _page: strawberry.Private[Page[Any]]
 
     @strawberry.field
     def endCursor(self) -> str | None:
@@ -114,7 +114,7 @@ class PageInfo:
 @strawberry.type
 class Edge(Generic[T]):
     node: T
-    _page: strawberry.Private[Page]
+    _page: strawberry.Private[Page[Any]]
     _index: strawberry.Private[int]
 
     @strawberry.field(description="Pass as after to continue after this edge.")
@@ -134,8 +134,9 @@ class Connection(Generic[T]):
 
     @classmethod
     def of(
-        cls, page: Page, wrap: Callable[[Entity], T], count: Callable[[], Awaitable[int]]
+        cls, page: Page[Any], wrap: Callable[[Any], T], count: Callable[[], Awaitable[int]]
     ) -> Connection[T]:
+        """``wrap`` turns each item of the page (an entity, or a stored record) into a node."""
         return cls(
             edges=[Edge(node=wrap(e), _page=page, _index=i) for i, e in enumerate(page.items)],
             pageInfo=PageInfo(hasNextPage=page.has_next_page, _page=page),
