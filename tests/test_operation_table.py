@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from app.platform.errors import AppError
+from app.platform.jobs import JobStatus
 from tests.booking_world import at, prepare
 from tests.world import NOW
 
@@ -32,12 +34,16 @@ ACTORS: dict[str, tuple[str, tuple[str, ...]]] = {
 Subject = Callable[[Any], Awaitable[dict[str, Any]]]  # the world -> the variables
 
 
+Check = Callable[[Any, dict[str, Any], bool], Awaitable[None]]  # world, variables, allowed
+
+
 @dataclass(frozen=True)
 class Row:
     name: str
     query: str
     subject: Subject
     outcomes: dict[str, str]  # caller -> "ok" or an error code
+    check: Check | None = None  # after the call: what must hold, given the outcome
 
 
 ROWS: list[Row] = []
@@ -123,6 +129,58 @@ ROWS += [
 # -- end of shared reports and availability -------------------------------------------------
 
 
+# -- admin console -----------------------------------------------------------------------------
+
+
+async def _job(world, key: str, *, failed: bool) -> dict[str, Any]:
+    system = await world.system()
+    jobs = world.service.jobs
+    await jobs.enqueue(system.actor, "test.job", {}, world.service.clock(), key)
+    if failed:
+
+        async def refused(actor, payload, key):
+            raise AppError("refused")
+
+        await jobs.run(world.org, key, {"test.job": refused})
+    return {"id": key}
+
+
+async def _failed_job(world) -> dict[str, Any]:
+    return await _job(world, "table:failed", failed=True)
+
+
+async def _pending_job(world) -> dict[str, Any]:
+    return await _job(world, "table:pending", failed=False)
+
+
+async def _nothing(world) -> dict[str, Any]:
+    return {}
+
+
+def _job_status(allowed: str, refused: str) -> Check:
+    async def check(world, variables: dict[str, Any], allowed_now: bool) -> None:
+        job = await world.service.jobs.get(world.org, variables["id"])
+        assert job is not None and job["status"] == (allowed if allowed_now else refused)
+
+    return check
+
+
+_ADMIN_ONLY = {"admin": OK, "teacher": "FORBIDDEN", "guardian": "FORBIDDEN",
+               "teacher+guardian": "FORBIDDEN"}  # fmt: skip
+ROWS += [
+    Row("auditLog", "{ auditLog(first: 5) { totalCount edges { node { id action } } } }",
+        _nothing, _ADMIN_ONLY),
+    Row("scheduledJobs", "{ scheduledJobs(first: 5) { totalCount edges { node { id status } } } }",
+        _nothing, _ADMIN_ONLY),
+    Row("retryJob of a failed job", "mutation($id: ID!) { retryJob(id: $id) { id status } }",
+        _failed_job, _ADMIN_ONLY, _job_status(JobStatus.PENDING, JobStatus.FAILED)),
+    Row("cancelJob of a pending job", "mutation($id: ID!) { cancelJob(id: $id) { id status } }",
+        _pending_job, _ADMIN_ONLY, _job_status(JobStatus.CANCELLED, JobStatus.PENDING)),
+]  # fmt: skip
+
+# -- end of admin console -----------------------------------------------------------------------
+
+
 CELLS = [
     pytest.param(row, actor, id=f"{row.name} | {actor}")
     for row in ROWS
@@ -152,3 +210,5 @@ async def test_cell(api, row: Row, actor: str):
         assert all(v is not None for v in body["data"].values()), body
     else:
         assert codes == [expected], body
+    if row.check is not None:
+        await row.check(world, variables, expected == OK)

@@ -215,38 +215,3 @@ class SchedulingMutation:
     ) -> OrganizationSettings:
         changes = to_data(input)
         return OrganizationSettings(**await update_settings(info.context.entities, changes))
-
-
-@strawberry.type(description="A background job as recorded (admin).")
-class ScheduledJob:
-    type: str
-    runAt: datetime
-    status: str = strawberry.field(description="pending, queued, done, skipped or failed")
-    idempotencyKey: str
-    attempts: int
-    lastError: str | None = strawberry.field(description="Why it failed, or why it was skipped")
-
-
-@strawberry.type
-class JobsQuery:
-    @strawberry.field(description="Admin. Jobs about a session and/or a pack (all when none).")
-    async def scheduledJobs(
-        self,
-        info: Info,
-        sessionId: strawberry.ID | None = None,
-        entitlementId: strawberry.ID | None = None,
-    ) -> list[ScheduledJob]:
-        entities = info.context.entities
-        refs = [r for r in (sessionId, entitlementId) if r]
-        jobs = await entities.service.jobs.for_refs(entities, refs or None)
-        return [
-            ScheduledJob(
-                type=j["type"],
-                runAt=j["runAt"],
-                status=j["status"],
-                idempotencyKey=j["key"],
-                attempts=j.get("attempts", 0),
-                lastError=j.get("lastError"),
-            )
-            for j in jobs
-        ]

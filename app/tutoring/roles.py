@@ -31,6 +31,10 @@ PAYMENT_OUTCOME_RESOURCE = "paymentOutcome"
 # Sharing a completed session's report with its guardian (and taking it back): "update" on
 # this resource, held per session -- only a role that also reaches the session may use it.
 REPORT_SHARING_RESOURCE = "sessionReportSharing"
+# The platform's own resources that are not entities are granted here too: ``pack``
+# (create), ``auditLog`` (list: the audit trail) and ``job`` (list; update: retry and
+# cancel). The admin role's wildcard allows them; teachers and guardians name none of them,
+# so both are refused the admin console.
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:

@@ -119,7 +119,7 @@ class PageInfo:
     hasNextPage: bool = strawberry.field(
         description="More after this page (paging backward: after the before cursor)."
     )
-    _page: strawberry.Private[Page]
+    _page: strawberry.Private[Page[Any]]
 
     @strawberry.field(description="More before this page (paging forward: an after cursor).")
     def hasPreviousPage(self) -> bool:
@@ -137,7 +137,7 @@ class PageInfo:
 @strawberry.type
 class Edge(Generic[T]):
     node: T
-    _page: strawberry.Private[Page]
+    _page: strawberry.Private[Page[Any]]
     _index: strawberry.Private[int]
 
     @strawberry.field(description="Pass as after to continue after this edge.")
@@ -157,8 +157,9 @@ class Connection(Generic[T]):
 
     @classmethod
     def of(
-        cls, page: Page, wrap: Callable[[Entity], T], count: Callable[[], Awaitable[int]]
+        cls, page: Page[Any], wrap: Callable[[Any], T], count: Callable[[], Awaitable[int]]
     ) -> Connection[T]:
+        """``wrap`` turns each item of the page (an entity, or a stored record) into a node."""
         return cls(
             edges=[Edge(node=wrap(e), _page=page, _index=i) for i, e in enumerate(page.items)],
             pageInfo=PageInfo(hasNextPage=page.has_next_page, _page=page),
