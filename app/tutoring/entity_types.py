@@ -261,6 +261,8 @@ ENTITLEMENT = EntityType(
             "studentId": _ID,
             "totalCredits": {"type": "integer", "minimum": 1, "maximum": 1000},
             "remainingCredits": {"type": "integer", "minimum": 0},
+            # Remaining minus those held by booked sessions (see scheduling/credits.py).
+            "availableCredits": {"type": "integer"},
             "usedCredits": {"type": "integer", "minimum": 0},
             "expiresAt": _WHEN,
             "status": {"type": "string", "enum": list(ENTITLEMENT_STATUSES)},
@@ -285,6 +287,7 @@ ENTITLEMENT = EntityType(
             "studentId",
             "totalCredits",
             "remainingCredits",
+            "availableCredits",
             "usedCredits",
             "expiresAt",
             "status",
@@ -296,7 +299,7 @@ ENTITLEMENT = EntityType(
         "paymentId": "payment",
         "preferredTeacherId": "teacher",
     },
-    serverOwned=("remainingCredits", "usedCredits", "status"),
+    serverOwned=("remainingCredits", "availableCredits", "usedCredits", "status"),
     indexes=(
         (("status", 1), ("createdAt", 1)),
         (("expiresAt", 1),),

@@ -256,6 +256,10 @@ class Entitlement(Node):
     studentId: strawberry.ID | None = masked("studentId")
     totalCredits: int | None = masked("totalCredits")
     remainingCredits: int | None = masked("remainingCredits")
+    availableCredits: int | None = masked(
+        "availableCredits",
+        description="Remaining credits not held by booked sessions: what can still be booked",
+    )
     usedCredits: int | None = masked("usedCredits")
     expiresAt: datetime | None = masked("expiresAt")
     status: EntitlementStatus | None = masked("status", enum_of(EntitlementStatus))
