@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app.graphql.inputs import to_data
 from app.graphql.types.entities import Payment, Session
+from app.graphql.types.local import local
 from app.tutoring.scheduling import booking, payments, recurring, transitions
 from app.tutoring.settings import read_settings, update_settings
 
@@ -18,13 +19,16 @@ from app.tutoring.settings import read_settings, update_settings
 class TimeSlot:
     start: datetime
     end: datetime
+    localStart = local("start")
+    localEnd = local("end")
 
 
 @strawberry.type
 class SkippedWeek:
-    start: datetime
+    start: datetime = strawberry.field(description="The week's start time it tried, in UTC")
     code: str = strawberry.field(description="The error code the booking would have had")
     reason: str
+    localStart = local("start")
 
 
 @strawberry.type
@@ -214,6 +218,7 @@ class ScheduledJob:
     idempotencyKey: str
     attempts: int
     lastError: str | None = strawberry.field(description="Why it failed, or why it was skipped")
+    localRunAt = local("runAt")
 
 
 @strawberry.type

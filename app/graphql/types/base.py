@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from app.graphql.types.local import local
 from app.platform.entities import Entity, Page
 
 T = TypeVar("T")
@@ -90,6 +91,8 @@ class Node:
     id: strawberry.ID = strawberry.field(default=None)
     createdAt: datetime = strawberry.field(default=None)
     updatedAt: datetime = strawberry.field(default=None)
+    localCreatedAt = local("createdAt")
+    localUpdatedAt = local("updatedAt")
 
 
 async def load_one(info: Info, slug: str, entity_id: Any) -> Entity | None:
@@ -134,7 +137,7 @@ class Connection(Generic[T]):
 
     @classmethod
     def of(
-        cls, page: Page, wrap: Callable[[Entity], T], count: Callable[[], Awaitable[int]]
+        cls, page: Page, wrap: Callable[[Any], T], count: Callable[[], Awaitable[int]]
     ) -> Connection[T]:
         return cls(
             edges=[Edge(node=wrap(e), _page=page, _index=i) for i, e in enumerate(page.items)],

@@ -21,6 +21,7 @@ from app.graphql.types.base import (
     masked,
     objects_of,
 )
+from app.graphql.types.local import local
 from app.platform.entities import Entity, OrderKey
 
 
@@ -214,6 +215,11 @@ class Session(Node):
     )
     startedAt: datetime | None = masked("startedAt")
     completedAt: datetime | None = masked("completedAt")
+    localStartTime = local("startTime")
+    localCancelledAt = local("cancelledAt")
+    localHoldExpiresAt = local("holdExpiresAt")
+    localStartedAt = local("startedAt")
+    localCompletedAt = local("completedAt")
 
     teacher: Teacher | None = to_one("teacher", "teacherId")
 
@@ -241,6 +247,8 @@ class Payment(Node):
     paidAt: datetime | None = masked("paidAt")
     failedAt: datetime | None = masked("failedAt")
     failureReason: str | None = masked("failureReason")
+    localPaidAt = local("paidAt")
+    localFailedAt = local("failedAt")
 
     guardian: Guardian | None = to_one("guardian", "guardianId")
 
@@ -269,6 +277,7 @@ class Entitlement(Node):
     recurringSchedule: RecurringSchedule | None = masked(
         "recurringSchedule", objects_of(RecurringSchedule)
     )
+    localExpiresAt = local("expiresAt")
 
     student: Student | None = to_one("student", "studentId")
 
