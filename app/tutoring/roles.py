@@ -27,6 +27,9 @@ ADMIN, TEACHER, GUARDIAN = "admin", "teacher", "guardian"
 SETTINGS_RESOURCE = "organizationSettings"
 # Recording what a payment provider reported (recordPaymentSucceeded/Failed): admins and jobs.
 PAYMENT_OUTCOME_RESOURCE = "paymentOutcome"
+# The booking rules a booking screen shows (a subset of the settings, see settings.py): every
+# role of the organization reads them; the other settings stay admin-only.
+BOOKING_POLICY_RESOURCE = "bookingPolicy"
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
@@ -77,6 +80,7 @@ TEACHER_ROLE = RoleDefinition(
         *_allow("session", "list", "read", "update"),
         *_allow("student", "list", "read"),
         *_allow("teacher", "list", "read", "update"),
+        *_allow(BOOKING_POLICY_RESOURCE, "read"),
     ),
     scopes={
         "session": (FieldMatch(field="teacherId", operator="eq", valuePath="actor.teacherId"),),
@@ -129,6 +133,7 @@ GUARDIAN_ROLE = RoleDefinition(
         *_allow("payment", "list", "read"),
         *_allow("entitlement", "list", "read"),
         *_allow("teacher", "list", "read"),
+        *_allow(BOOKING_POLICY_RESOURCE, "read"),
     ),
     scopes={
         "session": (_OWN,),
