@@ -124,7 +124,7 @@ async def test_every_type_with_times_has_local_siblings(api):
         assert local == datetime.fromisoformat(job["runAt"])
 
 
-async def test_slots_have_local_siblings(api):
+async def test_slots_and_messages_have_local_siblings(api, clock):
     await prepare(api.world)
     query = """query($t: ID!, $f: DateTime!, $to: DateTime!) {
       availableSlots(teacherId: $t, from: $f, to: $to, durationMinutes: 60) {
@@ -136,6 +136,18 @@ async def test_slots_have_local_siblings(api):
         "09:00:00",
         "17:00:00",
     )
+
+    await api.world.service.store.collection("messages").insert_one(
+        api.world.org,
+        {"_id": "m1", "idempotencyKey": "k", "recipientType": "guardian",
+         "recipientId": api.world.ids["G1"], "channel": "email", "template": "t",
+         "variables": {}, "status": "sent", "createdAt": at(-1), "sentAt": at(0)},
+    )  # fmt: skip
+    query = """{ messages { edges { node { createdAt localCreatedAt(tz: "Europe/Berlin") { dateTime }
+                                            localSentAt(tz: "Europe/Berlin") { dateTime } } } } }"""
+    (edge,) = (await api.gql(query, role="guardian"))["data"]["messages"]["edges"]
+    assert edge["node"]["localCreatedAt"]["dateTime"] == "2026-11-04T09:00:00+01:00"
+    assert edge["node"]["localSentAt"]["dateTime"] == "2026-11-04T10:00:00+01:00"
 
 
 async def test_recurring_skipped_weeks_are_reported_in_utc(api):

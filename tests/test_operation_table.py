@@ -28,13 +28,15 @@ async def outcome(api, document: str, role: str) -> str:
 
 
 # -- guardian and teacher features ----------------------------------------------------------
-# bookingPolicy: the booking rules every role reads; organizationSettings: every other
-# setting, admin-only.
+# messages: the caller's own outbox messages (admins: the organization's); bookingPolicy: the
+# booking rules every role reads; organizationSettings: every other setting, admin-only.
 GUARDIAN_AND_TEACHER_OPERATIONS = {
+    "messages": "{ messages(first: 5) { totalCount edges { node { id kind } } } }",
     "bookingPolicy": "{ bookingPolicy { timezone minBookingLeadMinutes currency } }",
     "organizationSettings": "{ organizationSettings { timezone bufferMinutes } }",
 }
 GUARDIAN_AND_TEACHER_TABLE = {
+    "messages": {"admin": "ok", "teacher": "ok", "guardian": "ok", "none": "FORBIDDEN"},
     "bookingPolicy": {"admin": "ok", "teacher": "ok", "guardian": "ok", "none": "FORBIDDEN"},
     "organizationSettings": {
         "admin": "ok",

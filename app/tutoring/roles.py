@@ -30,6 +30,11 @@ PAYMENT_OUTCOME_RESOURCE = "paymentOutcome"
 # The booking rules a booking screen shows (a subset of the settings, see settings.py): every
 # role of the organization reads them; the other settings stay admin-only.
 BOOKING_POLICY_RESOURCE = "bookingPolicy"
+# Outbox messages: a role allowed OWN_MESSAGES lists the messages written to the entities its
+# user is linked to (a guardian's to their guardian record, a teacher's to their teacher
+# record); one allowed ORGANIZATION_MESSAGES (admins, through their wildcard) lists them all.
+OWN_MESSAGES_RESOURCE = "ownMessages"
+ORGANIZATION_MESSAGES_RESOURCE = "organizationMessages"
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
@@ -81,6 +86,7 @@ TEACHER_ROLE = RoleDefinition(
         *_allow("student", "list", "read"),
         *_allow("teacher", "list", "read", "update"),
         *_allow(BOOKING_POLICY_RESOURCE, "read"),
+        *_allow(OWN_MESSAGES_RESOURCE, "list"),
     ),
     scopes={
         "session": (FieldMatch(field="teacherId", operator="eq", valuePath="actor.teacherId"),),
@@ -134,6 +140,7 @@ GUARDIAN_ROLE = RoleDefinition(
         *_allow("entitlement", "list", "read"),
         *_allow("teacher", "list", "read"),
         *_allow(BOOKING_POLICY_RESOURCE, "read"),
+        *_allow(OWN_MESSAGES_RESOURCE, "list"),
     ),
     scopes={
         "session": (_OWN,),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 
 class Entity(NamedTuple):
@@ -34,11 +36,12 @@ class OrderKey:
 
 
 @dataclass(frozen=True)
-class Page:
-    """A page of entities. Cursors are encoded only when asked for: a page whose cursors
-    nobody reads (most screens) does not pay for them."""
+class Page(Generic[T]):
+    """A page of entities (or of other records paged the same way, such as outbox
+    messages). Cursors are encoded only when asked for: a page whose cursors nobody reads
+    (most screens) does not pay for them."""
 
-    items: list[Entity]
+    items: list[T]
     sources: list[Mapping[str, Any]] = field(default_factory=list)  # stored docs, for cursors
     has_next_page: bool = False
     encode: Callable[[Mapping[str, Any]], str] | None = None
