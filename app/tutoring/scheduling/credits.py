@@ -171,7 +171,8 @@ async def _count_available(domain: ActorEntities, entitlement_id: str) -> bool:
     """Gives a pack written before ``availableCredits`` existed its counter: remaining minus
     reserved from one read, written only while both are still what was read (so the value
     is exact whatever ran meanwhile). True when this call wrote it; False when the pack
-    already had one, is gone, or changed meanwhile (the caller's retry reads again)."""
+    already had one, is gone, or changed meanwhile (the caller's retry reads again). Not
+    taken back when the operation around it fails: the count is true either way."""
     current = await domain.internal_state("entitlement", entitlement_id)
     if current is None or "availableCredits" in current["data"]:
         return False
