@@ -100,15 +100,29 @@ def _get(slug: str, selection: str) -> str:
     return f"query($id: ID!) {{ {slug}(id: $id) {selection} }}"
 
 
+def _local_siblings(gql_type) -> dict[str, str]:
+    """``localStartTime`` -> ``startTime``: the argument-taking local forms of its times."""
+    return {
+        name: name[len("local")].lower() + name[len("local") + 1 :]
+        for name, field in gql_type.fields.items()
+        if name.startswith("local") and "tz" in field.args
+    }
+
+
 def test_tables_cover_the_schema():
-    """FIELDS and RELATIONS name every field of every entity type in the SDL."""
+    """FIELDS and RELATIONS name every field of every entity type in the SDL (besides the
+    local siblings of its times, which follow their time's visibility: see below)."""
     schema = build_schema((Path(__file__).parent.parent / "schema.graphql").read_text())
     for slug in TYPES:
         gql_type = schema.type_map[slug[0].upper() + slug[1:]]
         relations = {field for parent, field, _, _ in RELATIONS if parent == slug}
+        local = _local_siblings(gql_type)
+        assert set(local.values()) == {
+            name for name, f in gql_type.fields.items() if get_named_type(f.type).name == "DateTime"
+        }
+        fields = set(gql_type.fields) - set(local)
         aliases = set(ALIASES.get(slug, ()))
-        expected = ALWAYS - {"__typename"} | set(FIELDS[slug]) | relations | aliases
-        assert set(gql_type.fields) == expected
+        assert fields == ALWAYS - {"__typename"} | set(FIELDS[slug]) | relations | aliases
         for parent, field, _, target in RELATIONS:
             if parent == slug:
                 named = get_named_type(gql_type.fields[field].type).name
@@ -237,3 +251,20 @@ async def test_get_by_id_when_the_document_matches(api, role, slug, condition):
             assert shown == []
             continue
         assert shown == [expected], f"{role}: {parent}.{field} ({condition})"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("slug", TYPES)
+async def test_local_times_follow_their_times_visibility(api, role, slug):
+    """Every ``local...(tz:)`` sibling is null exactly where its DateTime field is hidden."""
+    if "R" not in ACTIONS[role][slug]:
+        return
+    schema = build_schema((Path(__file__).parent.parent / "schema.graphql").read_text())
+    local = _local_siblings(schema.type_map[slug[0].upper() + slug[1:]])
+    selection = " ".join(f'{name}(tz: "Europe/Berlin") {{ offsetMinutes }}' for name in local)
+    node = _data(await api.gql(_get(slug, f"{{ {selection} }}"),
+                               {"id": api.world.ids[IN_SCOPE[role][slug]]}, role=role))[slug]  # fmt: skip
+    visible = _expand(VISIBLE[role][slug], slug) | {"createdAt", "updatedAt"}
+    assert {name for name, value in node.items() if value is not None} == {
+        name for name, time in local.items() if time in visible
+    }

@@ -29,6 +29,8 @@ ACTORS: dict[str, tuple[str, tuple[str, ...]]] = {
     "teacher": ("u-t1", ("teacher",)),
     "guardian": ("u-g1", ("guardian",)),
     "teacher+guardian": ("u-t1", ("teacher", "guardian")),
+    # Signed in, with a role the organization does not define: granted nothing.
+    "none": ("u-visitor", ("visitor",)),
 }
 
 Subject = Callable[[Any], Awaitable[dict[str, Any]]]  # the world -> the variables
@@ -106,24 +108,24 @@ SLOTS = """query($t: ID!, $f: DateTime!, $to: DateTime!, $s: ID) {
 for _verb, _doc in (("share", SHARE), ("unshare", UNSHARE)):
     ROWS += [
         Row(f"{_verb} the report of a completed session T1 taught", _doc, _taught_by_t1,
-            {"admin": OK, "teacher": OK, "guardian": "FORBIDDEN", "teacher+guardian": OK}),
+            {"admin": OK, "teacher": OK, "guardian": "FORBIDDEN", "teacher+guardian": OK, "none": "FORBIDDEN"}),
         # T1 is G2 too: on their child's session they act as its guardian, not as a teacher.
         Row(f"{_verb} the report of their child's completed session with T2", _doc,
             _their_child_with_t2,
             {"admin": OK, "teacher": "NOT_FOUND", "guardian": "NOT_FOUND",
-             "teacher+guardian": "FORBIDDEN"}),
+             "teacher+guardian": "FORBIDDEN", "none": "FORBIDDEN"}),
         Row(f"{_verb} the report of a session not completed", _doc, _scheduled,
             {"admin": "INVALID_TRANSITION", "teacher": "INVALID_TRANSITION",
-             "guardian": "FORBIDDEN", "teacher+guardian": "INVALID_TRANSITION"}),
+             "guardian": "FORBIDDEN", "teacher+guardian": "INVALID_TRANSITION", "none": "FORBIDDEN"}),
     ]  # fmt: skip
 ROWS += [
     Row("availableSlots without a student", SLOTS, _slots_for(None),
-        {"admin": OK, "teacher": OK, "guardian": OK, "teacher+guardian": OK}),
+        {"admin": OK, "teacher": OK, "guardian": OK, "teacher+guardian": OK, "none": "FORBIDDEN"}),
     # A student's busy times are for those who may book for them: guardian and admin.
     Row("availableSlots for S1 (G1's child, taught by T1)", SLOTS, _slots_for("S1"),
-        {"admin": OK, "teacher": "FORBIDDEN", "guardian": OK, "teacher+guardian": "FORBIDDEN"}),
+        {"admin": OK, "teacher": "FORBIDDEN", "guardian": OK, "teacher+guardian": "FORBIDDEN", "none": "FORBIDDEN"}),
     Row("availableSlots for S2 (G2's child, taught by T2)", SLOTS, _slots_for("S2"),
-        {"admin": OK, "teacher": "FORBIDDEN", "guardian": "NOT_FOUND", "teacher+guardian": OK}),
+        {"admin": OK, "teacher": "FORBIDDEN", "guardian": "NOT_FOUND", "teacher+guardian": OK, "none": "FORBIDDEN"}),
 ]  # fmt: skip
 
 # -- end of shared reports and availability -------------------------------------------------
@@ -166,7 +168,7 @@ def _job_status(allowed: str, refused: str) -> Check:
 
 
 _ADMIN_ONLY = {"admin": OK, "teacher": "FORBIDDEN", "guardian": "FORBIDDEN",
-               "teacher+guardian": "FORBIDDEN"}  # fmt: skip
+               "teacher+guardian": "FORBIDDEN", "none": "FORBIDDEN"}  # fmt: skip
 ROWS += [
     Row("auditLog", "{ auditLog(first: 5) { totalCount edges { node { id action } } } }",
         _nothing, _ADMIN_ONLY),
@@ -179,6 +181,24 @@ ROWS += [
 ]  # fmt: skip
 
 # -- end of admin console -----------------------------------------------------------------------
+
+
+# -- guardian and teacher features ------------------------------------------------------------
+# messages: the caller's own outbox messages (admins: the organization's); bookingPolicy: the
+# booking rules every role reads; organizationSettings: every other setting, admin-only.
+
+_EVERY_ROLE = {"admin": OK, "teacher": OK, "guardian": OK, "teacher+guardian": OK,
+               "none": "FORBIDDEN"}  # fmt: skip
+ROWS += [
+    Row("messages", "{ messages(first: 5) { totalCount edges { node { id kind } } } }",
+        _nothing, _EVERY_ROLE),
+    Row("bookingPolicy", "{ bookingPolicy { timezone minBookingLeadMinutes currency } }",
+        _nothing, _EVERY_ROLE),
+    Row("organizationSettings", "{ organizationSettings { timezone bufferMinutes } }",
+        _nothing, _ADMIN_ONLY),
+]  # fmt: skip
+
+# -- end of guardian and teacher features ------------------------------------------------------
 
 
 CELLS = [

@@ -140,7 +140,7 @@ SERVER_OWNED = {
         "reportSharedBy",
     },
     "payment": {"status", "providerReference", "paidAt", "failedAt", "failureReason"},
-    "entitlement": {"remainingCredits", "usedCredits", "status"},
+    "entitlement": {"remainingCredits", "availableCredits", "usedCredits", "status"},
 }
 WRITABLE = {
     "admin": {
@@ -265,6 +265,7 @@ def _sample(slug: str, field: str, world) -> object:
         "reportSharedAt": NOW,
         "reportSharedBy": "u",
         "remainingCredits": 3,
+        "availableCredits": 3,
         "usedCredits": 1,
         "providerReference": "x",
         "paidAt": NOW,
@@ -381,7 +382,7 @@ def _fresh(slug, world):
         "payment": ({"guardianId": ids["G1"], "amount": 10}, {"status": "pending"}),
         "entitlement": (
             {"guardianId": ids["G1"], "studentId": ids["S1"], "totalCredits": 2},
-            {"remainingCredits": 2, "status": "active"},
+            {"remainingCredits": 2, "availableCredits": 2, "status": "active"},
         ),
     }[slug]
 
@@ -478,6 +479,28 @@ async def test_write_row(world, role, slug):
             assert err.value.code is ErrorCode.FORBIDDEN, (role, slug, field)
             if entities.access.allows(slug, Action.UPDATE):
                 assert list(err.value.details["fields"]) == [field]
+
+
+# -- guardian and teacher features ---------------------------------------------------------
+# Fields added for guardians' and teachers' screens, each role's view stated on its own row
+# (the VISIBLE table above says the same through its "every field" cells).
+ADDED_FIELDS = {
+    ("entitlement", "availableCredits"): {"admin": True, "teacher": False, "guardian": True},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("slug", "field"), sorted(ADDED_FIELDS))
+async def test_added_field_visibility(world, role, slug, field):
+    expected = ADDED_FIELDS[(slug, field)][role]
+    assert (field in _expand(VISIBLE[role][slug], slug)) is expected
+    assert field in SERVER_OWNED[slug]
+    entities = await world.as_role(role)
+    if not entities.access.allows(slug, Action.READ):
+        assert not expected
+        return
+    entity = await entities.get(slug, world.ids[IN_SCOPE[role][slug]])
+    assert (field in entity.data) is expected
 
 
 def test_readme_role_table_matches_the_intended_policy():

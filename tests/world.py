@@ -132,7 +132,7 @@ async def build_world(service: EntityService, org: str) -> World:
                 "preferredTeacherId": ids["T1"],
                 "recurringSchedule": {"dayOfWeek": 2, "hour": 10, "minute": 0},
             },
-            {"remainingCredits": 4, "usedCredits": 0, "status": "active"},
+            {"remainingCredits": 4, "availableCredits": 4, "usedCredits": 0, "status": "active"},
         )
     for key, t, st, g, n in (("X1", "T1", "S1", "G1", 1), ("X2", "T2", "S2", "G2", 2)):
         await make(

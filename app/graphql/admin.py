@@ -18,6 +18,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.graphql.types.base import Connection
+from app.graphql.types.local import local
 from app.platform import console
 from app.platform import jobs as platform_jobs
 from app.platform.entities.service import MAX_PAGE_SIZE
@@ -51,6 +52,7 @@ class AuditActor:
 class AuditEntry:
     id: strawberry.ID
     at: datetime
+    localAt = local("at")
     actor: AuditActor
     action: str = strawberry.field(
         description="create, update, delete (entities); settings.update, pack.install, "
@@ -99,6 +101,7 @@ class ScheduledJob:
     )
     type: str
     runAt: datetime = strawberry.field(description="When it is (or was) due")
+    localRunAt = local("runAt")
     status: JobStatus  # type: ignore[valid-type]
     idempotencyKey: str
     subjects: list[strawberry.ID] = strawberry.field(

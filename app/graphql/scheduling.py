@@ -10,21 +10,25 @@ from strawberry.types import Info
 
 from app.graphql.inputs import to_data
 from app.graphql.types.entities import Payment, Session
+from app.graphql.types.local import local
 from app.tutoring.scheduling import booking, payments, recurring, reports, transitions
-from app.tutoring.settings import read_settings, update_settings
+from app.tutoring.settings import read_booking_policy, read_settings, update_settings
 
 
 @strawberry.type
 class TimeSlot:
     start: datetime
     end: datetime
+    localStart = local("start")
+    localEnd = local("end")
 
 
 @strawberry.type
 class SkippedWeek:
-    start: datetime
+    start: datetime = strawberry.field(description="The week's start time it tried, in UTC")
     code: str = strawberry.field(description="The error code the booking would have had")
     reason: str
+    localStart = local("start")
 
 
 @strawberry.type
@@ -64,6 +68,28 @@ class OrganizationSettings:
     maxQueryCost: int | None = strawberry.field(
         description="This organization's query cost limit; null: the service's "
         "(GRAPHQL_MAX_COST), which is also the ceiling"
+    )
+
+
+@strawberry.type(
+    description="The booking rules every role of the organization may read (the rest of the "
+    "settings is admin-only)."
+)
+class BookingPolicy:
+    timezone: str = strawberry.field(description="The organization's time zone (IANA)")
+    minBookingLeadMinutes: int = strawberry.field(description="Bookings start this far ahead")
+    rescheduleCutoffMinutes: int = strawberry.field(
+        description="Guardians reschedule up to this long before the start"
+    )
+    guardianCancelCutoffMinutes: int = strawberry.field(
+        description="Guardians cancel a scheduled session up to this long before the start"
+    )
+    maxReschedules: int = strawberry.field(description="Reschedules per session, for guardians")
+    sessionPricePerHour: float = strawberry.field(description="For a session booked without a pack")
+    currency: str
+    defaultDurationMinutes: int = strawberry.field(description="Length of recurring sessions")
+    slotIntervalMinutes: int = strawberry.field(
+        description="Start times lie on this grid of the teacher's local day"
     )
 
 
@@ -128,6 +154,10 @@ class SchedulingQuery:
     @strawberry.field(description="Admin.")
     async def organizationSettings(self, info: Info) -> OrganizationSettings | None:
         return OrganizationSettings(**await read_settings(info.context.entities))
+
+    @strawberry.field(description="The booking rules, for every role of the organization.")
+    async def bookingPolicy(self, info: Info) -> BookingPolicy:
+        return BookingPolicy(**await read_booking_policy(info.context.entities))
 
 
 @strawberry.type

@@ -19,13 +19,14 @@ from app.graphql.limits import (
     limits_of,
     within_budget,
 )
+from app.graphql.messages import MessagesQuery
 from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import CoreMutation
 from app.graphql.queries import CoreQuery
 from app.graphql.scheduling import SchedulingMutation, SchedulingQuery
 from app.platform.errors import QueryTooComplex
 
-Query = merge_types("Query", (CoreQuery, SchedulingQuery, AdminQuery, AgentQuery))
+Query = merge_types("Query", (CoreQuery, SchedulingQuery, AdminQuery, AgentQuery, MessagesQuery))
 Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation, AdminMutation, AgentMutation))
 
 

@@ -28,7 +28,12 @@ async def create_entitlement(entities: ActorEntities, data: Mapping[str, Any]) -
         pack = await entities.create(
             "entitlement",
             data,
-            server_fields={"remainingCredits": total, "usedCredits": 0, "status": "active"},
+            server_fields={
+                "remainingCredits": total,
+                "availableCredits": total,
+                "usedCredits": 0,
+                "status": "active",
+            },
         )
         expires = (await domain.internal_state("entitlement", pack.id) or {"data": {}})["data"]
         await schedule.entitlement_created(domain, pack.id, expires.get("expiresAt"), settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.platform.registry import EntityType
+from app.platform.registry import INCREASING, EntityType
 
 _STR: dict[str, Any] = {"type": "string"}
 _NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -35,12 +35,19 @@ AVAILABILITY_WINDOW = {
         {
             "dayOfWeek": {"type": "integer", "minimum": 0, "maximum": 6},
             "startHour": {"type": "integer", "minimum": 0, "maximum": 23},
-            "startMinute": {"type": "integer", "minimum": 0, "maximum": 59},
+            "startMinute": {"type": "integer", "minimum": 0, "maximum": 59, "default": 0},
             "endHour": {"type": "integer", "minimum": 0, "maximum": 24},
-            "endMinute": {"type": "integer", "minimum": 0, "maximum": 59},
+            "endMinute": {"type": "integer", "minimum": 0, "maximum": 59, "default": 0},
         },
         ["dayOfWeek", "startHour", "endHour"],
     ),
+    # A window that ends at or before its start would silently offer nothing (see
+    # INCREASING in app/platform/registry.py).
+    INCREASING: {
+        "fields": [["startHour", "startMinute"], ["endHour", "endMinute"]],
+        "message": "the window must end after it starts (endHour:endMinute after "
+        "startHour:startMinute on the same day)",
+    },
     "description": "dayOfWeek 0 = Sunday, in the teacher's time zone; endHour 24 = midnight.",
 }
 
@@ -268,6 +275,8 @@ ENTITLEMENT = EntityType(
             "studentId": _ID,
             "totalCredits": {"type": "integer", "minimum": 1, "maximum": 1000},
             "remainingCredits": {"type": "integer", "minimum": 0},
+            # Remaining minus those held by booked sessions (see scheduling/credits.py).
+            "availableCredits": {"type": "integer"},
             "usedCredits": {"type": "integer", "minimum": 0},
             "expiresAt": _WHEN,
             "status": {"type": "string", "enum": list(ENTITLEMENT_STATUSES)},
@@ -292,6 +301,7 @@ ENTITLEMENT = EntityType(
             "studentId",
             "totalCredits",
             "remainingCredits",
+            "availableCredits",
             "usedCredits",
             "expiresAt",
             "status",
@@ -303,7 +313,7 @@ ENTITLEMENT = EntityType(
         "paymentId": "payment",
         "preferredTeacherId": "teacher",
     },
-    serverOwned=("remainingCredits", "usedCredits", "status"),
+    serverOwned=("remainingCredits", "availableCredits", "usedCredits", "status"),
     indexes=(
         (("status", 1), ("createdAt", 1)),
         (("expiresAt", 1),),

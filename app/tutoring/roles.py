@@ -35,6 +35,14 @@ REPORT_SHARING_RESOURCE = "sessionReportSharing"
 # (create), ``auditLog`` (list: the audit trail) and ``job`` (list; update: retry and
 # cancel). The admin role's wildcard allows them; teachers and guardians name none of them,
 # so both are refused the admin console.
+# The booking rules a booking screen shows (a subset of the settings, see settings.py): every
+# role of the organization reads them; the other settings stay admin-only.
+BOOKING_POLICY_RESOURCE = "bookingPolicy"
+# Outbox messages: a role allowed OWN_MESSAGES lists the messages written to the entities its
+# user is linked to (a guardian's to their guardian record, a teacher's to their teacher
+# record); one allowed ORGANIZATION_MESSAGES (admins, through their wildcard) lists them all.
+OWN_MESSAGES_RESOURCE = "ownMessages"
+ORGANIZATION_MESSAGES_RESOURCE = "organizationMessages"
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
@@ -89,6 +97,8 @@ TEACHER_ROLE = RoleDefinition(
         *_allow("student", "list", "read"),
         *_allow("teacher", "list", "read", "update"),
         *_allow(REPORT_SHARING_RESOURCE, "update"),  # on the sessions of their scope
+        *_allow(BOOKING_POLICY_RESOURCE, "read"),
+        *_allow(OWN_MESSAGES_RESOURCE, "list"),
     ),
     scopes={
         "session": (FieldMatch(field="teacherId", operator="eq", valuePath="actor.teacherId"),),
@@ -150,6 +160,8 @@ GUARDIAN_ROLE = RoleDefinition(
         *_allow("payment", "list", "read"),
         *_allow("entitlement", "list", "read"),
         *_allow("teacher", "list", "read"),
+        *_allow(BOOKING_POLICY_RESOURCE, "read"),
+        *_allow(OWN_MESSAGES_RESOURCE, "list"),
     ),
     scopes={
         "session": (_OWN,),

@@ -19,7 +19,7 @@ from app.platform.org_settings import SettingsRepository
 from app.platform.permissions import Action, ReadMask
 from app.platform.store import Store
 from app.platform.undo import Undo, undo_on_failure
-from app.tutoring.roles import SETTINGS_RESOURCE, TEACHER
+from app.tutoring.roles import BOOKING_POLICY_RESOURCE, SETTINGS_RESOURCE, TEACHER
 
 NAMESPACE = "tutoring"
 RATE_FIELD = "hourlyRate"
@@ -101,6 +101,27 @@ async def read_settings(entities: ActorEntities) -> dict[str, Any]:
         **settings.model_dump(),
         **limits.model_dump(),
         HIDE_RATE: await _rate_hidden(entities),
+    }
+
+
+async def read_booking_policy(entities: ActorEntities) -> dict[str, Any]:
+    """What a booking screen needs to explain the rules before a booking is refused: lead
+    time, cutoffs, reschedule limit, price, time zone, durations and the slot grid. Every role
+    of the organization may read it (``BOOKING_POLICY_RESOURCE`` in roles.py); nothing else of
+    the settings leaves here (jobs, buffers, the rate mask, limits stay admin-only). The guardian
+    cancel cutoff is the one that applies, never null."""
+    entities.access.require_resource(BOOKING_POLICY_RESOURCE, Action.READ)
+    s = await entities.access.state.settings(NAMESPACE, TutoringSettings)
+    return {
+        "timezone": s.timezone,
+        "minBookingLeadMinutes": s.minBookingLeadMinutes,
+        "rescheduleCutoffMinutes": s.rescheduleCutoffMinutes,
+        "guardianCancelCutoffMinutes": s.guardian_cancel_cutoff,
+        "maxReschedules": s.maxReschedules,
+        "sessionPricePerHour": s.sessionPricePerHour,
+        "currency": s.currency,
+        "defaultDurationMinutes": s.defaultDurationMinutes,
+        "slotIntervalMinutes": s.slotIntervalMinutes,
     }
 
 

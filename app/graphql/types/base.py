@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from app.graphql.types.local import local
 from app.platform.entities import Entity, Page
 
 T = TypeVar("T")
@@ -103,6 +104,8 @@ class Node:
     id: strawberry.ID = strawberry.field(default=None)
     createdAt: datetime = strawberry.field(default=None)
     updatedAt: datetime = strawberry.field(default=None)
+    localCreatedAt = local("createdAt")
+    localUpdatedAt = local("updatedAt")
 
 
 async def load_one(info: Info, slug: str, entity_id: Any) -> Entity | None:

@@ -21,6 +21,7 @@ from app.graphql.types.base import (
     masked,
     objects_of,
 )
+from app.graphql.types.local import local
 from app.platform.entities import Entity, Link, OrderKey
 
 
@@ -229,6 +230,12 @@ class Session(Node):
     )
     startedAt: datetime | None = masked("startedAt")
     completedAt: datetime | None = masked("completedAt")
+    localStartTime = local("startTime")
+    localReportSharedAt = local("reportSharedAt")
+    localCancelledAt = local("cancelledAt")
+    localHoldExpiresAt = local("holdExpiresAt")
+    localStartedAt = local("startedAt")
+    localCompletedAt = local("completedAt")
 
     teacher: Teacher | None = to_one("teacher", "teacherId")
 
@@ -256,6 +263,8 @@ class Payment(Node):
     paidAt: datetime | None = masked("paidAt")
     failedAt: datetime | None = masked("failedAt")
     failureReason: str | None = masked("failureReason")
+    localPaidAt = local("paidAt")
+    localFailedAt = local("failedAt")
 
     guardian: Guardian | None = to_one("guardian", "guardianId")
 
@@ -271,6 +280,10 @@ class Entitlement(Node):
     studentId: strawberry.ID | None = masked("studentId")
     totalCredits: int | None = masked("totalCredits")
     remainingCredits: int | None = masked("remainingCredits")
+    availableCredits: int | None = masked(
+        "availableCredits",
+        description="Remaining credits not held by booked sessions: what can still be booked",
+    )
     usedCredits: int | None = masked("usedCredits")
     expiresAt: datetime | None = masked("expiresAt")
     status: EntitlementStatus | None = masked("status", enum_of(EntitlementStatus))
@@ -280,6 +293,7 @@ class Entitlement(Node):
     recurringSchedule: RecurringSchedule | None = masked(
         "recurringSchedule", objects_of(RecurringSchedule)
     )
+    localExpiresAt = local("expiresAt")
 
     student: Student | None = to_one("student", "studentId")
 
