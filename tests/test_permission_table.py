@@ -99,6 +99,8 @@ VISIBLE = {
             "startedAt",
             "completedAt",
         },
+        # Every payment field, refundDue and refundReason included: a refund owed is the
+        # guardian's business too.
         "payment": ALL,
         "entitlement": ALL,
     },
@@ -123,7 +125,15 @@ SERVER_OWNED = {
         "startedAt",
         "completedAt",
     },
-    "payment": {"status", "providerReference", "paidAt", "failedAt", "failureReason"},
+    "payment": {
+        "status",
+        "providerReference",
+        "paidAt",
+        "failedAt",
+        "failureReason",
+        "refundDue",
+        "refundReason",
+    },
     "entitlement": {"remainingCredits", "usedCredits", "status"},
 }
 WRITABLE = {
@@ -251,6 +261,8 @@ def _sample(slug: str, field: str, world) -> object:
         "paidAt": NOW,
         "failedAt": NOW,
         "failureReason": "x",
+        "refundDue": True,
+        "refundReason": "x",
     }
     return samples[field]
 
