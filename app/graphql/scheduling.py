@@ -1,4 +1,5 @@
-"""Booking, lifecycle, payment outcomes and settings: each field calls one pack operation."""
+"""Booking, lifecycle and settings: each field calls one pack operation (payment outcomes and
+retries: ``payments.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.inputs import to_data
-from app.graphql.types.entities import Payment, Session
-from app.tutoring.scheduling import booking, payments, recurring, transitions
+from app.graphql.types.entities import Session
+from app.tutoring.scheduling import booking, recurring, transitions
 from app.tutoring.settings import read_settings, update_settings
 
 
@@ -169,22 +170,6 @@ class SchedulingMutation:
     @strawberry.mutation
     async def markNoShow(self, info: Info, id: strawberry.ID) -> Session:
         return Session(entity=await transitions.mark_no_show(info.context.entities, id))
-
-    @strawberry.mutation(description="Admin. Idempotent.")
-    async def recordPaymentSucceeded(
-        self, info: Info, paymentId: strawberry.ID, providerReference: str | None = None
-    ) -> Payment:
-        entity = await payments.record_payment_succeeded(
-            info.context.entities, paymentId, providerReference
-        )
-        return Payment(entity=entity)
-
-    @strawberry.mutation(description="Admin. The payment cannot succeed afterwards.")
-    async def recordPaymentFailed(
-        self, info: Info, paymentId: strawberry.ID, reason: str
-    ) -> Payment:
-        entity = await payments.record_payment_failed(info.context.entities, paymentId, reason)
-        return Payment(entity=entity)
 
     @strawberry.mutation
     async def bookRecurringSessions(

@@ -20,12 +20,15 @@ from app.graphql.limits import (
 )
 from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import CoreMutation
+from app.graphql.payments import PaymentMutation
 from app.graphql.queries import CoreQuery
 from app.graphql.scheduling import JobsQuery, SchedulingMutation, SchedulingQuery
 from app.platform.errors import QueryTooComplex
 
 Query = merge_types("Query", (CoreQuery, SchedulingQuery, JobsQuery, AgentQuery))
-Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation, AgentMutation))
+Mutation = merge_types(
+    "Mutation", (CoreMutation, SchedulingMutation, PaymentMutation, AgentMutation)
+)
 
 
 class _Schema(strawberry.Schema):
