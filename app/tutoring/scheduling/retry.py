@@ -46,8 +46,9 @@ async def retry_session_payment(entities: ActorEntities, session_id: str) -> Ent
         amount = records.session_price(ctx.settings, session["duration"])
     currency = current.get("currency") or ctx.settings.currency
     async with undo_on_failure():
+        guardian_id = session.get("guardianId") or current.get("guardianId")
         new_id = await records.create_session_payment(
-            ctx, session_id, session["guardianId"], amount, currency
+            ctx, session_id, guardian_id, amount, currency
         )
         moved = await ctx.domain.atomic_update(
             "session",
