@@ -17,7 +17,7 @@ import pytest
 
 from app.platform.errors import AppError
 from app.platform.jobs import JobStatus
-from tests.booking_world import at, prepare
+from tests.booking_world import at, book, pack, prepare
 from tests.world import NOW
 
 OK = "ok"
@@ -46,6 +46,7 @@ class Row:
     subject: Subject
     outcomes: dict[str, str]  # caller -> "ok" or an error code
     check: Check | None = None  # after the call: what must hold, given the outcome
+    tool: bool = False  # the query calls an agent tool: its result carries the outcome
 
 
 ROWS: list[Row] = []
@@ -201,6 +202,114 @@ ROWS += [
 # -- end of guardian and teacher features ------------------------------------------------------
 
 
+# -- payments and agent tools ---------------------------------------------------------------
+# Payment outcomes are the paymentOutcome resource's (roles.py: admins only); retrying, starting
+# and no-shows are rows of the lifecycle table (lifecycle.py), reached through the caller's
+# scope; refunds due are read like any payment. The agent's tools call the same operations,
+# so they get the same answers. Subjects: sessions of S1 (G1's child, taught by T1) and of S2
+# (G2's child, taught by T2; u-t1 is G2 too).
+
+_WHOSE = {"S1": ("T1", "G1"), "S2": ("T2", "G2")}
+
+
+async def _pending(world, student: str = "S1") -> dict[str, Any]:
+    teacher, _ = _WHOSE[student]
+    session = await book(await world.system(), world, at(2), teacher=teacher, student=student)
+    return {"session": session.id, "payment": session.get("paymentId")}
+
+
+def _failed(student: str) -> Subject:
+    async def variables(world) -> dict[str, Any]:
+        from app.tutoring.scheduling.payments import record_payment_failed
+
+        ids = await _pending(world, student)
+        world.service.clock.now = NOW + timedelta(minutes=5)
+        await record_payment_failed(await world.as_role("admin"), ids["payment"], "declined")
+        return ids
+
+    return variables
+
+
+def _held(student: str, minutes_after_start: int) -> Subject:
+    async def variables(world) -> dict[str, Any]:
+        teacher, guardian = _WHOSE[student]
+        entitlement = await pack(world, student=student, guardian=guardian)
+        session = await book(
+            await world.as_role("admin"), world, at(2), teacher=teacher, student=student,
+            entitlement=entitlement,
+        )  # fmt: skip
+        world.service.clock.now = at(2) + timedelta(minutes=minutes_after_start)
+        return {"session": session.id}
+
+    return variables
+
+
+def _tool(name: str) -> str:
+    return f'mutation($arguments: JSON!) {{ callAgentTool(name: "{name}", arguments: $arguments) }}'
+
+
+def _with(subject: Subject, **arguments: str) -> Subject:
+    """The tool's arguments: each names a prepared id (``"session"``) or is a literal."""
+
+    async def variables(world) -> dict[str, Any]:
+        ids = await subject(world)
+        return {"arguments": {k: ids.get(v, v) for k, v in arguments.items()}}
+
+    return variables
+
+
+SUCCEEDED = 'mutation($payment: ID!) { recordPaymentSucceeded(id: $payment, providerReference: "p") { status } }'
+FAILED = 'mutation($payment: ID!) { recordPaymentFailed(id: $payment, reason: "x") { status } }'
+RETRY = "mutation($session: ID!) { retrySessionPayment(id: $session) { paymentId } }"
+REFUNDS = "{ payments(filter: {refundDue: true}) { totalCount } }"
+_AS_G1 = {
+    "admin": OK,
+    "teacher": "FORBIDDEN",
+    "guardian": OK,
+    "teacher+guardian": "FORBIDDEN",
+    "none": "FORBIDDEN",
+}
+_AS_G2 = {
+    "admin": OK,
+    "teacher": "NOT_FOUND",
+    "guardian": "NOT_FOUND",
+    "teacher+guardian": OK,
+    "none": "FORBIDDEN",
+}
+_AS_T1 = {
+    "admin": OK,
+    "teacher": OK,
+    "guardian": "FORBIDDEN",
+    "teacher+guardian": OK,
+    "none": "FORBIDDEN",
+}
+_AS_T2 = {
+    "admin": OK,
+    "teacher": "NOT_FOUND",
+    "guardian": "NOT_FOUND",
+    "teacher+guardian": "FORBIDDEN",
+    "none": "FORBIDDEN",
+}
+ROWS += [
+    Row("recordPaymentSucceeded", SUCCEEDED, _pending, _ADMIN_ONLY),
+    Row("recordPaymentFailed", FAILED, _pending, _ADMIN_ONLY),
+    Row("retrySessionPayment of S1's failed payment", RETRY, _failed("S1"), _AS_G1),
+    Row("retrySessionPayment of S2's failed payment", RETRY, _failed("S2"), _AS_G2),
+    Row("payments(refundDue)", REFUNDS, _nothing,
+        {"admin": OK, "teacher": "FORBIDDEN", "guardian": OK, "teacher+guardian": OK, "none": "FORBIDDEN"}),
+    Row("tool payment.record_succeeded", _tool("payment.record_succeeded"), _with(_pending, paymentId="payment"), _ADMIN_ONLY, tool=True),
+    Row("tool payment.record_failed", _tool("payment.record_failed"), _with(_pending, paymentId="payment", reason="x"), _ADMIN_ONLY, tool=True),
+    Row("tool session.retry_payment of S1", _tool("session.retry_payment"), _with(_failed("S1"), sessionId="session"), _AS_G1, tool=True),
+    Row("tool session.retry_payment of S2", _tool("session.retry_payment"), _with(_failed("S2"), sessionId="session"), _AS_G2, tool=True),
+    Row("tool session.start of S1", _tool("session.start"), _with(_held("S1", -5), sessionId="session"), _AS_T1, tool=True),
+    Row("tool session.start of S2", _tool("session.start"), _with(_held("S2", -5), sessionId="session"), _AS_T2, tool=True),
+    Row("tool session.mark_no_show of S1", _tool("session.mark_no_show"), _with(_held("S1", 20), sessionId="session"), _AS_T1, tool=True),
+    Row("tool session.mark_no_show of S2", _tool("session.mark_no_show"), _with(_held("S2", 20), sessionId="session"), _AS_T2, tool=True),
+]  # fmt: skip
+
+# -- end of payments and agent tools --------------------------------------------------------
+
+
 CELLS = [
     pytest.param(row, actor, id=f"{row.name} | {actor}")
     for row in ROWS
@@ -225,6 +334,9 @@ async def test_cell(api, row: Row, actor: str):
     body = await api.gql(row.query, variables, token=api.token(user, *roles))
     expected = row.outcomes[actor]
     codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+    if row.tool and not codes:
+        result = body["data"]["callAgentTool"]
+        codes = [] if result["ok"] else [result["error"]["code"]]
     if expected == OK:
         assert not codes, body
         assert all(v is not None for v in body["data"].values()), body

@@ -104,6 +104,8 @@ VISIBLE = {
             "startedAt",
             "completedAt",
         },
+        # Every payment field, refundDue and refundReason included: a refund owed is the
+        # guardian's business too.
         "payment": ALL,
         "entitlement": ALL,
     },
@@ -139,7 +141,15 @@ SERVER_OWNED = {
         "reportSharedAt",
         "reportSharedBy",
     },
-    "payment": {"status", "providerReference", "paidAt", "failedAt", "failureReason"},
+    "payment": {
+        "status",
+        "providerReference",
+        "paidAt",
+        "failedAt",
+        "failureReason",
+        "refundDue",
+        "refundReason",
+    },
     "entitlement": {"remainingCredits", "availableCredits", "usedCredits", "status"},
 }
 WRITABLE = {
@@ -271,6 +281,8 @@ def _sample(slug: str, field: str, world) -> object:
         "paidAt": NOW,
         "failedAt": NOW,
         "failureReason": "x",
+        "refundDue": True,
+        "refundReason": "x",
     }
     return samples[field]
 

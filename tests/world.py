@@ -117,6 +117,8 @@ async def build_world(service: EntityService, org: str) -> World:
                 "paidAt": NOW,
                 "failedAt": NOW,
                 "failureReason": "none",
+                "refundDue": False,
+                "refundReason": "none",
             },
         )
         await make(

@@ -1,4 +1,5 @@
-"""Booking, lifecycle, payment outcomes and settings: each field calls one pack operation."""
+"""Booking, lifecycle and settings: each field calls one pack operation (payment outcomes and
+retries: ``payments.py``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.inputs import to_data
-from app.graphql.types.entities import Payment, Session
+from app.graphql.types.entities import Session
 from app.graphql.types.local import local
-from app.tutoring.scheduling import booking, payments, recurring, reports, transitions
+from app.tutoring.scheduling import booking, recurring, reports, transitions
 from app.tutoring.settings import read_booking_policy, read_settings, update_settings
 
 
@@ -210,22 +211,6 @@ class SchedulingMutation:
     @strawberry.mutation(description="Hides the report from the guardian again; idempotent.")
     async def unshareSessionReport(self, info: Info, id: strawberry.ID) -> Session:
         return Session(entity=await reports.unshare_report(info.context.entities, id))
-
-    @strawberry.mutation(description="Admin. Idempotent.")
-    async def recordPaymentSucceeded(
-        self, info: Info, paymentId: strawberry.ID, providerReference: str | None = None
-    ) -> Payment:
-        entity = await payments.record_payment_succeeded(
-            info.context.entities, paymentId, providerReference
-        )
-        return Payment(entity=entity)
-
-    @strawberry.mutation(description="Admin. The payment cannot succeed afterwards.")
-    async def recordPaymentFailed(
-        self, info: Info, paymentId: strawberry.ID, reason: str
-    ) -> Payment:
-        entity = await payments.record_payment_failed(info.context.entities, paymentId, reason)
-        return Payment(entity=entity)
 
     @strawberry.mutation
     async def bookRecurringSessions(

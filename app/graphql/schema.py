@@ -22,12 +22,16 @@ from app.graphql.limits import (
 from app.graphql.messages import MessagesQuery
 from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import CoreMutation
+from app.graphql.payments import PaymentMutation
 from app.graphql.queries import CoreQuery
 from app.graphql.scheduling import SchedulingMutation, SchedulingQuery
 from app.platform.errors import QueryTooComplex
 
 Query = merge_types("Query", (CoreQuery, SchedulingQuery, AdminQuery, AgentQuery, MessagesQuery))
-Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation, AdminMutation, AgentMutation))
+Mutation = merge_types(
+    "Mutation",
+    (CoreMutation, SchedulingMutation, PaymentMutation, AdminMutation, AgentMutation),
+)
 
 
 class _Schema(strawberry.Schema):

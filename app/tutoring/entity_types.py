@@ -243,6 +243,10 @@ PAYMENT = EntityType(
             "paidAt": _WHEN,
             "failedAt": _WHEN,
             "failureReason": _STR,
+            # Money was taken that no session can use (a second success for one session, or
+            # a success after the session lapsed or was cancelled): an admin refunds it.
+            "refundDue": {"type": "boolean"},
+            "refundReason": _STR,
         },
         ["guardianId", "amount", "status"],
     ),
@@ -259,8 +263,21 @@ PAYMENT = EntityType(
         ],
     },
     references={"guardianId": "guardian", "sessionId": "session", "entitlementId": "entitlement"},
-    serverOwned=("status", "providerReference", "paidAt", "failedAt", "failureReason"),
-    indexes=((("status", 1), ("createdAt", 1)), (("amount", 1),), (("paidAt", 1),)),
+    serverOwned=(
+        "status",
+        "providerReference",
+        "paidAt",
+        "failedAt",
+        "failureReason",
+        "refundDue",
+        "refundReason",
+    ),
+    indexes=(
+        (("status", 1), ("createdAt", 1)),
+        (("amount", 1),),
+        (("paidAt", 1),),
+        (("refundDue", 1), ("createdAt", 1)),
+    ),
 )
 
 ENTITLEMENT_STATUSES = ("active", "exhausted", "expired", "cancelled")

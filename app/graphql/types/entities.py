@@ -265,6 +265,13 @@ class Payment(Node):
     failureReason: str | None = masked("failureReason")
     localPaidAt = local("paidAt")
     localFailedAt = local("failedAt")
+    refundDue: bool | None = masked(
+        "refundDue",
+        description="true: the money was taken but no session uses it (a second success for "
+        "one session, or a success after it lapsed or was cancelled, or the session was "
+        "cancelled after payment); an admin refunds it",
+    )
+    refundReason: str | None = masked("refundReason", description="Why a refund is due")
 
     guardian: Guardian | None = to_one("guardian", "guardianId")
 

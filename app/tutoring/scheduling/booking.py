@@ -34,6 +34,7 @@ from app.tutoring.scheduling.context import (
     teacher_resource,
 )
 from app.tutoring.scheduling.lifecycle import Moment, authorize
+from app.tutoring.scheduling.payment_records import create_session_payment, session_price
 from app.tutoring.scheduling.rules import TimeRules
 
 MAX_SLOT_RANGE = timedelta(days=62)
@@ -162,19 +163,8 @@ async def _usable_pack(ctx: Scheduling, entitlement_id: str, student_id: str) ->
 
 async def _create_payment(ctx: Scheduling, session_id: str, guardian_id: str, minutes: int) -> str:
     """The pending payment of a session booked without a pack (created just before it)."""
-    amount = round(ctx.settings.sessionPricePerHour * minutes / 60, 2)
-    payment = await ctx.domain.create(
-        "payment",
-        {},
-        server_fields={
-            "status": "pending",
-            "guardianId": guardian_id,
-            "amount": amount,
-            "currency": ctx.settings.currency,
-            "sessionId": session_id,
-        },
-    )
-    return payment.id
+    amount = session_price(ctx.settings, minutes)
+    return await create_session_payment(ctx, session_id, guardian_id, amount, ctx.settings.currency)
 
 
 async def _as_caller(entities: ActorEntities, entity: Entity) -> Entity:
