@@ -52,6 +52,14 @@ class Row:
 ROWS: list[Row] = []
 
 
+async def _nothing(world) -> dict[str, Any]:
+    return {}
+
+
+async def _ids(world, **keys: str) -> dict[str, Any]:
+    return {name: world.ids[key] for name, key in keys.items()}
+
+
 # -- shared reports and availability --------------------------------------------------------
 
 
@@ -129,6 +137,21 @@ ROWS += [
         {"admin": OK, "teacher": "FORBIDDEN", "guardian": "NOT_FOUND", "teacher+guardian": OK, "none": "FORBIDDEN"}),
 ]  # fmt: skip
 
+# Overlapping roles: a relation the system follows for the caller is not a filter they typed;
+# a filter they type uses only fields every role that lists the type may see.
+ROWS += [
+    Row("me.guardian.students (the caller's own children)",
+        "{ me { guardian { students { totalCount } } } }", _nothing,
+        # ``me`` answers every signed-in caller; a role with no guardian link gets null there.
+        {"admin": OK, "teacher": OK, "guardian": OK, "teacher+guardian": OK, "none": OK}),
+    Row("sessions filtered by guardianId",
+        "query($g: ID!) { sessions(filter: {guardianId: $g}) { totalCount } }",
+        lambda world: _ids(world, g="G2"),
+        {"admin": OK, "teacher": "FORBIDDEN", "guardian": OK, "teacher+guardian": "FORBIDDEN",
+         "none": "FORBIDDEN"}),
+]  # fmt: skip
+
+
 # -- end of shared reports and availability -------------------------------------------------
 
 
@@ -154,10 +177,6 @@ async def _failed_job(world) -> dict[str, Any]:
 
 async def _pending_job(world) -> dict[str, Any]:
     return await _job(world, "table:pending", failed=False)
-
-
-async def _nothing(world) -> dict[str, Any]:
-    return {}
 
 
 def _job_status(allowed: str, refused: str) -> Check:
