@@ -19,6 +19,7 @@ from app.platform.packs import ensure_indexes
 from app.platform.store.memory import MemoryStore
 from app.runtime import build_runtime
 from app.tutoring.pack import TUTORING_PACK
+from tests import error_codes
 from tests.world import NOW, World, build_world
 
 
@@ -115,7 +116,8 @@ async def api(store, clock, world):
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    async with httpx.AsyncClient(timeout=30) as client:
+    hooks = {"response": [error_codes.record]}
+    async with httpx.AsyncClient(timeout=30, event_hooks=hooks) as client:
         yield Api(f"http://127.0.0.1:{port}", world, client, runtime)
     server.should_exit = True
     await task
@@ -328,6 +330,14 @@ def pytest_sessionfinish(session, exitstatus):
         lines = "\n".join(f"  {shape}" for shape in missing)
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
             f"\nQueries the service sent that no declared index serves:\n{lines}", red=True
+        )
+        session.exitstatus = 1
+    if missing := error_codes.undocumented():
+        lines = "\n".join(f"  {line}" for line in missing)
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"\nError codes mutations returned that README's {error_codes.TABLE_TITLE!r} "
+            f"does not list:\n{lines}",
+            red=True,
         )
         session.exitstatus = 1
 

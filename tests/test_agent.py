@@ -109,7 +109,7 @@ async def test_guardian_booking_for_another_guardians_student_is_not_found(w):
     own = await TOOLS.call(await w.as_role("guardian"), "session.book", {
         "teacherId": w.ids["T1"], "studentId": w.ids["S1"], "startTime": at(2).isoformat(),
         "durationMinutes": 60, "entitlementId": await pack(w)})  # fmt: skip
-    assert own["ok"] and own["result"]["status"] == "scheduled"
+    assert own["ok"] and own["result"]["status"] == "SCHEDULED"
 
 
 async def test_teacher_cannot_update_their_hourly_rate(world, service):
@@ -194,7 +194,7 @@ async def test_loop_is_bounded_and_keeps_a_valid_history(world, model, service):
 
 
 async def test_loop_over_graphql(api, model):
-    ask_agent = "mutation($m: String!) { askAgent(message: $m) { conversationId reply toolCalls { name ok code } } }"
+    ask_agent = "mutation($m: String!) { askAgent(message: $m) { conversationId reply toolCalls { name status code ok } } }"
     unconfigured = await api.gql(ask_agent, {"m": REQUEST})
     assert unconfigured["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     api.runtime.settings.agent_base_url, api.runtime.settings.agent_model = model, "scripted"
@@ -202,13 +202,16 @@ async def test_loop_over_graphql(api, model):
     assert "phone +1 555 11" in admin["reply"]
     teacher = (await api.gql(ask_agent, {"m": REQUEST}, role="teacher"))["data"]["askAgent"]
     assert "+1 555" not in teacher["reply"] and "phone hidden" in teacher["reply"]
-    assert teacher["toolCalls"] == [{"name": "entity.query", "ok": True, "code": None}]
+    assert teacher["toolCalls"] == [
+        {"name": "entity.query", "status": "OK", "code": None, "ok": True}
+    ]
 
 
 async def test_graphql_tool_calls_as_admin_and_teacher(api):
     query = 'mutation($a: JSON!) { callAgentTool(name: "entity.query", arguments: $a) }'
-    args = {"a": {"type": "session", "filters": {"status": "scheduled"}}}
+    args = {"a": {"type": "session", "filters": {"status": "SCHEDULED"}}}
     admin = (await api.gql(query, args))["data"]["callAgentTool"]
+    assert {s["status"] for s in admin["result"]["items"]} == {"SCHEDULED"}
     teacher = (await api.gql(query, args, role="teacher"))["data"]["callAgentTool"]
     assert len(admin["result"]["items"]) == 2 and len(teacher["result"]["items"]) == 1
     assert (
@@ -258,14 +261,17 @@ async def test_mcp_server_acts_as_the_tokens_user(tmp_path):
                 out.append(json.loads(result.content[0].text))
             return out
 
-    query = ("entity.query", {"type": "session", "filters": {"status": "scheduled"}})
+    query = ("entity.query", {"type": "session", "filters": {"status": "SCHEDULED"}})
     admin = await run_as("demo-admin", "admin", [query, ("entity.query", {"type": "guardian"})])
-    assert "session.book" in admin[0]
+    assert {"session.book", "session.start", "payment.record_succeeded"} <= set(admin[0])
     assert len(admin[1]["result"]["items"]) == 3
+    assert {s["status"] for s in admin[1]["result"]["items"]} == {"SCHEDULED"}
     assert {g["phone"] for g in admin[2]["result"]["items"]} == {"+1 555 0201", "+1 555 0202"}
+    outcome = ("payment.record_succeeded", {"paymentId": "any"})
     teacher = await run_as(
-        "demo-teacher-tom", "teacher", [query, ("entity.query", {"type": "guardian"})]
+        "demo-teacher-tom", "teacher", [query, ("entity.query", {"type": "guardian"}), outcome]
     )
     assert len(teacher[1]["result"]["items"]) == 2  # Tom's two sessions only
     assert all("guardianId" not in s for s in teacher[1]["result"]["items"])
     assert teacher[2]["ok"] is False and teacher[2]["error"]["code"] == "FORBIDDEN"
+    assert teacher[3]["ok"] is False and teacher[3]["error"]["code"] == "FORBIDDEN"

@@ -20,6 +20,7 @@ from app.platform.errors import AppError
 from app.tutoring.billing import create_entitlement
 from app.tutoring.scheduling.booking import reschedule_session
 from app.tutoring.scheduling.payments import record_payment_failed, record_payment_succeeded
+from app.tutoring.scheduling.retry import retry_session_payment
 from app.tutoring.scheduling.transitions import (
     cancel_session,
     complete_session,
@@ -183,6 +184,83 @@ async def marked_no_show(world, ids):
     assert (await _session(world, ids))["status"] == "no_show"
 
 
+async def setup_failed(world):
+    ids = await setup_pending(world)
+    await fail_payment(world, ids)
+    return ids
+
+
+async def retry(world, ids):
+    return await retry_session_payment(await world.as_role("guardian"), ids["session"])
+
+
+async def retried(world, ids):
+    session = await _session(world, ids)
+    assert session["status"] == "pending_payment" and session["paymentId"] != ids["payment"]
+    admin = await world.as_role("admin")
+    new = await admin.get("payment", session["paymentId"])
+    assert new.get("status") == "pending" and new.get("sessionId") == ids["session"]
+    assert (await admin.get("payment", ids["payment"])).get("status") == "failed"
+
+
+async def setup_retried(world):
+    """The first payment, still pending, replaced by a retry's (and so voided)."""
+    ids = await setup_pending(world)
+    session = await retry_session_payment(await world.as_role("guardian"), ids["session"])
+    return {**ids, "second": session.get("paymentId")}
+
+
+async def pay_second(world, ids):
+    admin = await world.as_role("admin")
+    return await record_payment_succeeded(admin, ids["second"], "psp-2")
+
+
+async def paid_by_second(world, ids):
+    session = await _session(world, ids)
+    assert session["status"] == "scheduled" and session["paymentId"] == ids["second"]
+
+
+async def pay_first_late(world, ids):
+    """The voided first payment is paid after all: it schedules the session, and the
+    retry's payment is voided."""
+    return await pay(world, ids)
+
+
+async def paid_late(world, ids):
+    await paid(world, ids)
+    admin = await world.as_role("admin")
+    assert (await admin.get("payment", ids["second"])).get("status") == "failed"
+
+
+async def setup_paid_by_second(world):
+    ids = await setup_retried(world)
+    await pay_second(world, ids)
+    return ids
+
+
+async def refund_due(world, ids):
+    admin = await world.as_role("admin")
+    flagged = await admin.get("payment", ids["payment"])
+    assert flagged.get("status") == "paid" and flagged.get("refundDue") is True
+
+
+async def setup_cancelled_pending(world):
+    ids = await setup_pending(world)
+    await cancel(world, ids)
+    return ids
+
+
+async def setup_paid(world):
+    ids = await setup_pending(world)
+    await pay(world, ids)
+    return ids
+
+
+async def cancelled_and_refund_due(world, ids):
+    await cancelled(world, ids)
+    await refund_due(world, ids)
+
+
 CASES = {
     "book with a pack": (setup_pack, book_with_pack, booked_with_pack),
     "book without a pack": (setup_nothing, book_without_pack, booked_without_pack),
@@ -195,6 +273,13 @@ CASES = {
     "cancel a pending session": (setup_pending, cancel, cancelled),
     "completion": (setup_in_progress, complete, completed),
     "no-show": (setup_missed, no_show, marked_no_show),
+    "retry a failed payment": (setup_failed, retry, retried),
+    "retry a pending payment": (setup_pending, retry, retried),
+    "the retry's payment succeeded": (setup_retried, pay_second, paid_by_second),
+    "the replaced payment succeeded first": (setup_retried, pay_first_late, paid_late),
+    "the replaced payment succeeded second": (setup_paid_by_second, pay, refund_due),
+    "payment succeeded after cancellation": (setup_cancelled_pending, pay, refund_due),
+    "cancel a paid session": (setup_paid, cancel, cancelled_and_refund_due),
 }
 
 

@@ -21,6 +21,8 @@ from graphql import build_schema, get_named_type
 
 from tests.test_permission_table import (
     ACTIONS,
+    CONDITIONAL_CELLS,
+    CONDITIONS,
     FIELDS,
     IN_SCOPE,
     OUT_OF_SCOPE,
@@ -28,6 +30,7 @@ from tests.test_permission_table import (
     TYPES,
     VISIBLE,
     _expand,
+    visible_when,
 )
 
 ALWAYS = {"id", "createdAt", "updatedAt", "__typename"}
@@ -97,15 +100,29 @@ def _get(slug: str, selection: str) -> str:
     return f"query($id: ID!) {{ {slug}(id: $id) {selection} }}"
 
 
+def _local_siblings(gql_type) -> dict[str, str]:
+    """``localStartTime`` -> ``startTime``: the argument-taking local forms of its times."""
+    return {
+        name: name[len("local")].lower() + name[len("local") + 1 :]
+        for name, field in gql_type.fields.items()
+        if name.startswith("local") and "tz" in field.args
+    }
+
+
 def test_tables_cover_the_schema():
-    """FIELDS and RELATIONS name every field of every entity type in the SDL."""
+    """FIELDS and RELATIONS name every field of every entity type in the SDL (besides the
+    local siblings of its times, which follow their time's visibility: see below)."""
     schema = build_schema((Path(__file__).parent.parent / "schema.graphql").read_text())
     for slug in TYPES:
         gql_type = schema.type_map[slug[0].upper() + slug[1:]]
         relations = {field for parent, field, _, _ in RELATIONS if parent == slug}
+        local = _local_siblings(gql_type)
+        assert set(local.values()) == {
+            name for name, f in gql_type.fields.items() if get_named_type(f.type).name == "DateTime"
+        }
+        fields = set(gql_type.fields) - set(local)
         aliases = set(ALIASES.get(slug, ()))
-        expected = ALWAYS - {"__typename"} | set(FIELDS[slug]) | relations | aliases
-        assert set(gql_type.fields) == expected
+        assert fields == ALWAYS - {"__typename"} | set(FIELDS[slug]) | relations | aliases
         for parent, field, _, target in RELATIONS:
             if parent == slug:
                 named = get_named_type(gql_type.fields[field].type).name
@@ -200,3 +217,54 @@ async def test_relation_to_out_of_scope_target_is_null(api, role, parent, key, f
     node = _data(await api.gql(query, {"id": ids[key]}, role=role))[parent]
     assert node[link] == ids[other]
     assert node[field] == (None if role in OUT_OF_SCOPE else {"id": ids[other]})
+
+
+# Visibility that depends on the document (VISIBLE_WHEN), by id and through every relation
+# that leads to the type, on an in-scope entity made to match the condition.
+@pytest.mark.parametrize(("role", "slug", "condition"), CONDITIONAL_CELLS)
+async def test_get_by_id_when_the_document_matches(api, role, slug, condition):
+    values = CONDITIONS[condition]
+    if not set(values) <= set(FIELDS[slug]):
+        return
+    ids = api.world.ids
+    target = ids[IN_SCOPE[role][slug]]
+    await (await api.world.system()).update(slug, target, {}, server_fields=values)
+    expected = visible_when(role, slug, condition)
+    node = _data(await api.gql(_get(slug, _selection(slug)), {"id": target}, role=role))[slug]
+    assert _shown(node) == expected, f"{role} reading {slug} ({condition})"
+    for parent, field, link, child in RELATIONS:
+        if child != slug or "R" not in ACTIONS[role][parent] or not IN_SCOPE[role].get(parent):
+            continue
+        parent_id = ids[IN_SCOPE[role][parent]]
+        if link is not None:
+            stored = await (await api.world.system()).get(parent, parent_id)
+            if stored.data.get(link) != target:
+                continue
+            sub = _selection(slug)
+        else:
+            sub = f"{{ edges {{ node {_selection(slug)} }} }}"
+        query = _get(parent, f"{{ {field} {sub} }}")
+        related = _data(await api.gql(query, {"id": parent_id}, role=role))[parent][field]
+        nodes = [e["node"] for e in related["edges"]] if link is None else [related]
+        shown = [_shown(n) for n in nodes if n and n["id"] == target]
+        if link is not None and link not in _expand(VISIBLE[role][parent], parent):
+            assert shown == []
+            continue
+        assert shown == [expected], f"{role}: {parent}.{field} ({condition})"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("slug", TYPES)
+async def test_local_times_follow_their_times_visibility(api, role, slug):
+    """Every ``local...(tz:)`` sibling is null exactly where its DateTime field is hidden."""
+    if "R" not in ACTIONS[role][slug]:
+        return
+    schema = build_schema((Path(__file__).parent.parent / "schema.graphql").read_text())
+    local = _local_siblings(schema.type_map[slug[0].upper() + slug[1:]])
+    selection = " ".join(f'{name}(tz: "Europe/Berlin") {{ offsetMinutes }}' for name in local)
+    node = _data(await api.gql(_get(slug, f"{{ {selection} }}"),
+                               {"id": api.world.ids[IN_SCOPE[role][slug]]}, role=role))[slug]  # fmt: skip
+    visible = _expand(VISIBLE[role][slug], slug) | {"createdAt", "updatedAt"}
+    assert {name for name, value in node.items() if value is not None} == {
+        name for name, time in local.items() if time in visible
+    }

@@ -9,7 +9,7 @@ from datetime import timedelta
 from arq.constants import default_queue_name
 from arq.utils import timestamp_ms
 
-from app.platform.jobs import JobStatus, Outcome, Transient
+from app.platform.jobs import JobStatus, Outcome, Transient, retries_of
 from app.platform.outbox import Outbox
 from app.platform.queue import job_id
 from app.tutoring.jobs.handlers import handlers
@@ -31,7 +31,7 @@ async def _make_due(runtime) -> None:
     for org in await jobs.organizations({}):
         due = {"status": {"$in": ["pending", "queued"]}, "runAt": {"$lte": now}}
         for job in await jobs.find(org, due):
-            member = {job_id(org, job["key"]): timestamp_ms()}
+            member = {job_id(org, job["key"], retries_of(job)): timestamp_ms()}
             await runtime.redis.zadd(default_queue_name, member, xx=True)
 
 

@@ -12,6 +12,7 @@ from app.tutoring.entity_types import SESSION_STATUSES
 from app.tutoring.scheduling.booking import reschedule_session
 from app.tutoring.scheduling.lifecycle import TRANSITIONS
 from app.tutoring.scheduling.payments import record_payment_succeeded
+from app.tutoring.scheduling.retry import retry_session_payment
 from app.tutoring.scheduling.transitions import (
     cancel_session,
     complete_session,
@@ -22,6 +23,7 @@ from app.tutoring.scheduling.transitions import (
 from app.tutoring.settings import update_settings
 from tests.booking_world import at, book
 from tests.booking_world import code_of as _code
+from tests.world import NOW
 
 ROLES = ("system", "admin", "teacher", "guardian")
 START = at(2)  # Wednesday 12:00 Berlin
@@ -53,6 +55,8 @@ async def _do(action, entities, session_id, w):
         return await cancel_session(entities, session_id, "because")
     if action == "lapse":
         return await lapse_hold(entities, session_id)
+    if action == "retry_payment":
+        return await retry_session_payment(entities, session_id)
     if action == "reschedule":
         return await reschedule_session(entities, session_id, START + timedelta(hours=2))
     if action == "start":
@@ -71,6 +75,7 @@ def _time_for(action: str, role: str):
         "no_show": START + timedelta(minutes=20),
         "complete": START + timedelta(minutes=30),
         "lapse": START - timedelta(hours=20),
+        "retry_payment": NOW + timedelta(minutes=10),  # within the hold of a booking at NOW
     }.get(action, START - timedelta(hours=24))
 
 
@@ -102,7 +107,7 @@ async def test_lifecycle_cell(w, clock, transition, role):
         assert unchanged.get("status") == transition.source
 
 
-ACTIONS = ("cancel", "reschedule", "start", "no_show", "complete")
+ACTIONS = ("cancel", "reschedule", "start", "no_show", "complete", "retry_payment")
 MISSING = [
     (status, action)
     for status in SESSION_STATUSES

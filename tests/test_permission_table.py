@@ -69,6 +69,9 @@ VISIBLE = {
             "teacherNotes",
             "reportSubmitted",
             "reportContent",
+            "reportShared",
+            "reportSharedAt",
+            "reportSharedBy",
             "startedAt",
             "completedAt",
         },
@@ -92,6 +95,8 @@ VISIBLE = {
             "paymentId",
             "guardianNotes",
             "reportSubmitted",
+            "reportShared",
+            "reportSharedAt",
             "cancellationReason",
             "cancelledAt",
             "rescheduleCount",
@@ -99,9 +104,19 @@ VISIBLE = {
             "startedAt",
             "completedAt",
         },
+        # Every payment field, refundDue and refundReason included: a refund owed is the
+        # guardian's business too.
         "payment": ALL,
         "entitlement": ALL,
     },
+}
+
+# -- read visibility that depends on the document -------------------------------------------
+# (role, type) -> condition -> the fields shown, beyond VISIBLE, on documents matching it.
+# A condition is the stored values that make it hold; the in-scope entity is given them.
+CONDITIONS = {"shared": {"reportShared": True}}
+VISIBLE_WHEN = {
+    ("guardian", "session"): {"shared": {"reportContent"}},
 }
 
 # -- write access on update --------------------------------------------------------------
@@ -122,9 +137,20 @@ SERVER_OWNED = {
         "holdExpiresAt",
         "startedAt",
         "completedAt",
+        "reportShared",
+        "reportSharedAt",
+        "reportSharedBy",
     },
-    "payment": {"status", "providerReference", "paidAt", "failedAt", "failureReason"},
-    "entitlement": {"remainingCredits", "usedCredits", "status"},
+    "payment": {
+        "status",
+        "providerReference",
+        "paidAt",
+        "failedAt",
+        "failureReason",
+        "refundDue",
+        "refundReason",
+    },
+    "entitlement": {"remainingCredits", "availableCredits", "usedCredits", "status"},
 }
 WRITABLE = {
     "admin": {
@@ -245,12 +271,18 @@ def _sample(slug: str, field: str, world) -> object:
         "holdExpiresAt": NOW,
         "startedAt": NOW,
         "completedAt": NOW,
+        "reportShared": True,
+        "reportSharedAt": NOW,
+        "reportSharedBy": "u",
         "remainingCredits": 3,
+        "availableCredits": 3,
         "usedCredits": 1,
         "providerReference": "x",
         "paidAt": NOW,
         "failedAt": NOW,
         "failureReason": "x",
+        "refundDue": True,
+        "refundReason": "x",
     }
     return samples[field]
 
@@ -362,7 +394,7 @@ def _fresh(slug, world):
         "payment": ({"guardianId": ids["G1"], "amount": 10}, {"status": "pending"}),
         "entitlement": (
             {"guardianId": ids["G1"], "studentId": ids["S1"], "totalCredits": 2},
-            {"remainingCredits": 2, "status": "active"},
+            {"remainingCredits": 2, "availableCredits": 2, "status": "active"},
         ),
     }[slug]
 
@@ -385,6 +417,62 @@ async def test_visibility_row(world, role, slug):
     assert set(listed.data) == expected
 
 
+CONDITIONAL_CELLS = [
+    pytest.param(role, slug, name, id=f"{role}-{slug}-{name}")
+    for role in ROLES
+    for slug in TYPES
+    if IN_SCOPE[role].get(slug)
+    for name in CONDITIONS
+]
+
+
+def visible_when(role: str, slug: str, condition: str) -> set[str]:
+    """What the role sees on an in-scope entity matching ``condition``."""
+    extra = VISIBLE_WHEN.get((role, slug), {}).get(condition, set())
+    return _expand(VISIBLE[role][slug], slug) | extra
+
+
+@pytest.mark.parametrize(("role", "slug", "condition"), CONDITIONAL_CELLS)
+async def test_visibility_row_when_the_document_matches(world, role, slug, condition):
+    """Every (role, type) row again on an entity matching each condition (where the type has
+    the condition's fields): VISIBLE plus VISIBLE_WHEN, by get and by list."""
+    values = CONDITIONS[condition]
+    if not set(values) <= set(FIELDS[slug]):
+        assert (role, slug) not in VISIBLE_WHEN
+        return
+    target = world.ids[IN_SCOPE[role][slug]]
+    await (await world.system()).update(slug, target, {}, server_fields=values)
+    entities = await world.as_role(role)
+    expected = visible_when(role, slug, condition)
+    assert set((await entities.get(slug, target)).data) == expected, f"{role} reading {slug}"
+    listed = next(e for e in (await entities.query(slug, first=100)).items if e.id == target)
+    assert set(listed.data) == expected
+    # ...and on the document that no longer matches, VISIBLE again.
+    await (await world.system()).update(slug, target, {}, server_fields=dict.fromkeys(values))
+    assert set((await entities.get(slug, target)).data) == _expand(VISIBLE[role][slug], slug) - set(
+        values
+    )
+
+
+@pytest.mark.parametrize(("role", "slug"), list(VISIBLE_WHEN))
+async def test_conditional_fields_are_never_filtered_sorted_or_written(world, role, slug):
+    """A field a role sees only on some documents would, as a filter or an order, tell the
+    role about the documents where it is hidden: FORBIDDEN, as for hidden fields."""
+    from app.platform.entities import OrderKey
+
+    entities = await world.as_role(role)
+    for fields in VISIBLE_WHEN[(role, slug)].values():
+        for field in fields:
+            for call in (
+                entities.query(slug, where={field: {"contains": "draft"}}),
+                entities.count(slug, where={field: {"exists": True}}),
+                entities.query(slug, order_by=[OrderKey(field)]),
+            ):
+                with pytest.raises(AppError) as err:
+                    await call
+                assert err.value.code is ErrorCode.FORBIDDEN, (role, field)
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("slug", TYPES)
 async def test_write_row(world, role, slug):
@@ -403,6 +491,28 @@ async def test_write_row(world, role, slug):
             assert err.value.code is ErrorCode.FORBIDDEN, (role, slug, field)
             if entities.access.allows(slug, Action.UPDATE):
                 assert list(err.value.details["fields"]) == [field]
+
+
+# -- guardian and teacher features ---------------------------------------------------------
+# Fields added for guardians' and teachers' screens, each role's view stated on its own row
+# (the VISIBLE table above says the same through its "every field" cells).
+ADDED_FIELDS = {
+    ("entitlement", "availableCredits"): {"admin": True, "teacher": False, "guardian": True},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("slug", "field"), sorted(ADDED_FIELDS))
+async def test_added_field_visibility(world, role, slug, field):
+    expected = ADDED_FIELDS[(slug, field)][role]
+    assert (field in _expand(VISIBLE[role][slug], slug)) is expected
+    assert field in SERVER_OWNED[slug]
+    entities = await world.as_role(role)
+    if not entities.access.allows(slug, Action.READ):
+        assert not expected
+        return
+    entity = await entities.get(slug, world.ids[IN_SCOPE[role][slug]])
+    assert (field in entity.data) is expected
 
 
 def test_readme_role_table_matches_the_intended_policy():

@@ -117,6 +117,8 @@ async def build_world(service: EntityService, org: str) -> World:
                 "paidAt": NOW,
                 "failedAt": NOW,
                 "failureReason": "none",
+                "refundDue": False,
+                "refundReason": "none",
             },
         )
         await make(
@@ -132,7 +134,7 @@ async def build_world(service: EntityService, org: str) -> World:
                 "preferredTeacherId": ids["T1"],
                 "recurringSchedule": {"dayOfWeek": 2, "hour": 10, "minute": 0},
             },
-            {"remainingCredits": 4, "usedCredits": 0, "status": "active"},
+            {"remainingCredits": 4, "availableCredits": 4, "usedCredits": 0, "status": "active"},
         )
     for key, t, st, g, n in (("X1", "T1", "S1", "G1", 1), ("X2", "T2", "S2", "G2", 2)):
         await make(
@@ -162,6 +164,9 @@ async def build_world(service: EntityService, org: str) -> World:
                 "holdExpiresAt": NOW,
                 "startedAt": NOW,
                 "completedAt": NOW,
+                "reportShared": False,  # guardians read reportContent only once it is shared
+                "reportSharedAt": NOW,
+                "reportSharedBy": "nobody",
             },
         )
     for n in (1, 2):

@@ -65,10 +65,11 @@ def redis_settings_from_env() -> RedisSettings:
     return RedisSettings.from_dsn(url) if url else RedisSettings()
 
 
-async def run_job(ctx: dict[str, Any], org: str, key: str) -> str:
+async def run_job(ctx: dict[str, Any], org: str, key: str, retries: int = 0) -> str:
+    """``retries``: how often an admin had retried the job when this message was sent."""
     runtime: Runtime = ctx["runtime"]
     try:
-        status = await runtime.entities.jobs.run(org, key, ctx["handlers"])
+        status = await runtime.entities.jobs.run(org, key, ctx["handlers"], retries)
     except NotDue as early:
         raise Retry(defer=early.delay) from None
     except Transient:

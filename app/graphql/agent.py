@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app.graphql.types.codes import ErrorCode
 from app.tutoring.agent.loop import AgentConfig, ask
 from app.tutoring.agent.prompt import render_prompt
 from app.tutoring.agent.tools import TOOLS
@@ -18,11 +22,30 @@ class AgentTool:
     parameters: JSON = strawberry.field(description="JSON Schema of the arguments")
 
 
+@strawberry.enum(description="How a tool call ended.")
+class AgentToolCallStatus(Enum):
+    OK = "ok"
+    ERROR = "error"
+
+
 @strawberry.type
 class AgentToolCall:
     name: str
-    ok: bool
-    code: str | None = strawberry.field(description="The error code when the tool refused")
+    status: AgentToolCallStatus
+    code: ErrorCode | None = strawberry.field(  # type: ignore[valid-type]
+        description="Why the call ended in ERROR (the tool's refusal, or INTERNAL)"
+    )
+    ok: bool = strawberry.field(deprecation_reason="Use status.")
+
+    @classmethod
+    def of(cls, call: dict[str, Any]) -> AgentToolCall:
+        """From the loop's record of a call: ``{name, ok, code}``."""
+        return cls(
+            name=call["name"],
+            status=AgentToolCallStatus.OK if call["ok"] else AgentToolCallStatus.ERROR,
+            code=None if call["ok"] else ErrorCode(call["code"]),
+            ok=call["ok"],
+        )
 
 
 @strawberry.type
@@ -46,7 +69,8 @@ class AgentQuery:
 @strawberry.type
 class AgentMutation:
     @strawberry.mutation(
-        description="Runs a tool as you. A refusal is a result {ok: false, error: {code}}."
+        description="Runs a tool as you. A refusal is a result {ok: false, error: {code}}; "
+        "statuses in results are the enums' values (SCHEDULED)."
     )
     async def callAgentTool(self, info: Info, name: str, arguments: JSON) -> JSON:
         return await TOOLS.call(info.context.entities, name, arguments)
@@ -61,5 +85,5 @@ class AgentMutation:
         return AgentReply(
             conversationId=strawberry.ID(reply.conversation_id),
             reply=reply.reply,
-            toolCalls=[AgentToolCall(**c) for c in reply.tool_calls],
+            toolCalls=[AgentToolCall.of(c) for c in reply.tool_calls],
         )

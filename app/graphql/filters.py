@@ -38,7 +38,10 @@ _OPS: dict[str, tuple[str, str]] = {
     "startsAtOrAfter": ("startTime", "gte"),
     "startsBefore": ("startTime", "lt"),
     "expiresBefore": ("expiresAt", "lt"),
+    "refundDue": ("refundDue", "eq"),
 }
+# Flags older documents may lack: false matches "not true", absent included.
+_FLAGS = frozenset({"refundDue"})
 
 
 def to_query(filter_input: Any | None) -> tuple[dict[str, Any], str | None]:
@@ -55,6 +58,8 @@ def to_query(filter_input: Any | None) -> tuple[dict[str, Any], str | None]:
             search = value
             continue
         field, op = _OPS[f.name]
+        if f.name in _FLAGS and value is False:
+            op, value = "ne", True
         if isinstance(value, list):
             value = [v.value if isinstance(v, Enum) else v for v in value]
         elif isinstance(value, Enum):
@@ -109,6 +114,11 @@ class PaymentFilter:
     guardianId: strawberry.ID | None = None
     sessionId: strawberry.ID | None = None
     entitlementId: strawberry.ID | None = None
+    refundDue: bool | None = strawberry.field(
+        default=None,
+        description="true: payments whose money no session uses, to be refunded (admins' "
+        "refund list; with status [PAID], those not refunded yet)",
+    )
 
 
 @strawberry.input

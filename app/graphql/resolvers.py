@@ -8,7 +8,7 @@ from typing import Any
 from strawberry.types import Info
 
 from app.graphql.types.base import Connection
-from app.platform.entities import OrderKey
+from app.platform.entities import Link, OrderKey
 
 
 async def get_one(info: Info, slug: str, entity_id: str, cls: type) -> Any:
@@ -28,7 +28,10 @@ async def connection(
     after: str | None,
     last: int | None = None,
     before: str | None = None,
+    link: Link | None = None,
 ) -> Connection[Any]:
+    """``where``/``search``/``order_by`` are the caller's; ``link`` is the relation a
+    to-many field follows from its parent (the engine judges each)."""
     entities = info.context.entities
     page = await entities.query(
         slug,
@@ -39,10 +42,11 @@ async def connection(
         after=after,
         last=last,
         before=before,
+        link=link,
     )
     info.context.limits.charge(1 + 2 * len(page.items))  # the connection, its edges and nodes
 
     async def count() -> int:
-        return await entities.count(slug, where=where, search=search)
+        return await entities.count(slug, where=where, search=search, link=link)
 
     return Connection.of(page, cls, count)

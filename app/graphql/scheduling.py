@@ -1,4 +1,5 @@
-"""Booking, lifecycle, payment outcomes and settings: each field calls one pack operation."""
+"""Booking, lifecycle and settings: each field calls one pack operation (payment outcomes and
+retries: ``payments.py``)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,26 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.inputs import to_data
-from app.graphql.types.entities import Payment, Session
-from app.tutoring.scheduling import booking, payments, recurring, transitions
-from app.tutoring.settings import read_settings, update_settings
+from app.graphql.types.entities import Session
+from app.graphql.types.local import local
+from app.tutoring.scheduling import booking, recurring, reports, transitions
+from app.tutoring.settings import read_booking_policy, read_settings, update_settings
 
 
 @strawberry.type
 class TimeSlot:
     start: datetime
     end: datetime
+    localStart = local("start")
+    localEnd = local("end")
 
 
 @strawberry.type
 class SkippedWeek:
-    start: datetime
+    start: datetime = strawberry.field(description="The week's start time it tried, in UTC")
     code: str = strawberry.field(description="The error code the booking would have had")
     reason: str
+    localStart = local("start")
 
 
 @strawberry.type
@@ -64,6 +69,28 @@ class OrganizationSettings:
     maxQueryCost: int | None = strawberry.field(
         description="This organization's query cost limit; null: the service's "
         "(GRAPHQL_MAX_COST), which is also the ceiling"
+    )
+
+
+@strawberry.type(
+    description="The booking rules every role of the organization may read (the rest of the "
+    "settings is admin-only)."
+)
+class BookingPolicy:
+    timezone: str = strawberry.field(description="The organization's time zone (IANA)")
+    minBookingLeadMinutes: int = strawberry.field(description="Bookings start this far ahead")
+    rescheduleCutoffMinutes: int = strawberry.field(
+        description="Guardians reschedule up to this long before the start"
+    )
+    guardianCancelCutoffMinutes: int = strawberry.field(
+        description="Guardians cancel a scheduled session up to this long before the start"
+    )
+    maxReschedules: int = strawberry.field(description="Reschedules per session, for guardians")
+    sessionPricePerHour: float = strawberry.field(description="For a session booked without a pack")
+    currency: str
+    defaultDurationMinutes: int = strawberry.field(description="Length of recurring sessions")
+    slotIntervalMinutes: int = strawberry.field(
+        description="Start times lie on this grid of the teacher's local day"
     )
 
 
@@ -129,6 +156,10 @@ class SchedulingQuery:
     async def organizationSettings(self, info: Info) -> OrganizationSettings | None:
         return OrganizationSettings(**await read_settings(info.context.entities))
 
+    @strawberry.field(description="The booking rules, for every role of the organization.")
+    async def bookingPolicy(self, info: Info) -> BookingPolicy:
+        return BookingPolicy(**await read_booking_policy(info.context.entities))
+
 
 @strawberry.type
 class SchedulingMutation:
@@ -170,21 +201,16 @@ class SchedulingMutation:
     async def markNoShow(self, info: Info, id: strawberry.ID) -> Session:
         return Session(entity=await transitions.mark_no_show(info.context.entities, id))
 
-    @strawberry.mutation(description="Admin. Idempotent.")
-    async def recordPaymentSucceeded(
-        self, info: Info, paymentId: strawberry.ID, providerReference: str | None = None
-    ) -> Payment:
-        entity = await payments.record_payment_succeeded(
-            info.context.entities, paymentId, providerReference
-        )
-        return Payment(entity=entity)
+    @strawberry.mutation(
+        description="A completed session's report becomes readable by its guardian. Its "
+        "teacher or an admin; idempotent."
+    )
+    async def shareSessionReport(self, info: Info, id: strawberry.ID) -> Session:
+        return Session(entity=await reports.share_report(info.context.entities, id))
 
-    @strawberry.mutation(description="Admin. The payment cannot succeed afterwards.")
-    async def recordPaymentFailed(
-        self, info: Info, paymentId: strawberry.ID, reason: str
-    ) -> Payment:
-        entity = await payments.record_payment_failed(info.context.entities, paymentId, reason)
-        return Payment(entity=entity)
+    @strawberry.mutation(description="Hides the report from the guardian again; idempotent.")
+    async def unshareSessionReport(self, info: Info, id: strawberry.ID) -> Session:
+        return Session(entity=await reports.unshare_report(info.context.entities, id))
 
     @strawberry.mutation
     async def bookRecurringSessions(
@@ -204,38 +230,3 @@ class SchedulingMutation:
     ) -> OrganizationSettings:
         changes = to_data(input)
         return OrganizationSettings(**await update_settings(info.context.entities, changes))
-
-
-@strawberry.type(description="A background job as recorded (admin).")
-class ScheduledJob:
-    type: str
-    runAt: datetime
-    status: str = strawberry.field(description="pending, queued, done, skipped or failed")
-    idempotencyKey: str
-    attempts: int
-    lastError: str | None = strawberry.field(description="Why it failed, or why it was skipped")
-
-
-@strawberry.type
-class JobsQuery:
-    @strawberry.field(description="Admin. Jobs about a session and/or a pack (all when none).")
-    async def scheduledJobs(
-        self,
-        info: Info,
-        sessionId: strawberry.ID | None = None,
-        entitlementId: strawberry.ID | None = None,
-    ) -> list[ScheduledJob]:
-        entities = info.context.entities
-        refs = [r for r in (sessionId, entitlementId) if r]
-        jobs = await entities.service.jobs.for_refs(entities, refs or None)
-        return [
-            ScheduledJob(
-                type=j["type"],
-                runAt=j["runAt"],
-                status=j["status"],
-                idempotencyKey=j["key"],
-                attempts=j.get("attempts", 0),
-                lastError=j.get("lastError"),
-            )
-            for j in jobs
-        ]

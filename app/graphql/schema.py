@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 
+from app.graphql.admin import AdminMutation, AdminQuery
 from app.graphql.agent import AgentMutation, AgentQuery
 from app.graphql.errors import ErrorCodes
 from app.graphql.limits import (
@@ -18,15 +19,20 @@ from app.graphql.limits import (
     limits_of,
     within_budget,
 )
+from app.graphql.messages import MessagesQuery
 from app.graphql.metrics import OperationMetrics
 from app.graphql.mutations import CoreMutation
+from app.graphql.payments import PaymentMutation
 from app.graphql.queries import CoreQuery
-from app.graphql.scheduling import JobsQuery, SchedulingMutation, SchedulingQuery
+from app.graphql.scheduling import SchedulingMutation, SchedulingQuery
 from app.graphql.subscriptions import LiveSubscription
 from app.platform.errors import QueryTooComplex
 
-Query = merge_types("Query", (CoreQuery, SchedulingQuery, JobsQuery, AgentQuery))
-Mutation = merge_types("Mutation", (CoreMutation, SchedulingMutation, AgentMutation))
+Query = merge_types("Query", (CoreQuery, SchedulingQuery, AdminQuery, AgentQuery, MessagesQuery))
+Mutation = merge_types(
+    "Mutation",
+    (CoreMutation, SchedulingMutation, PaymentMutation, AdminMutation, AgentMutation),
+)
 Subscription = merge_types("Subscription", (LiveSubscription,))
 
 

@@ -26,6 +26,7 @@ from app.graphql.live import LiveOperation
 from app.graphql.types.entities import Entitlement, Payment, Session
 from app.platform.changes import Change
 from app.platform.errors import BadUserInput, QueryTooComplex
+from app.platform.jobs import JobStatus
 from app.platform.live import (
     Delivery,
     EntityView,
@@ -64,7 +65,7 @@ PaymentChange = _kinds("PaymentChange", PAYMENT_EVENTS, "What happened to a paym
 MessageChange = _kinds("MessageChange", ("queued", "sent"), "A message was queued or sent.")
 JobChange = _kinds(
     "JobChange",
-    ("pending", "queued", "done", "skipped", "failed"),
+    tuple(status.value for status in JobStatus),
     "The job's new status.",
 )
 
@@ -124,7 +125,9 @@ class MessageEvent:
 class LiveJob:
     id: strawberry.ID
     type: str
-    status: str = strawberry.field(description="pending, queued, done, skipped or failed")
+    status: str = strawberry.field(
+        description="pending, queued, running, done, skipped, failed or cancelled"
+    )
     runAt: datetime
     attempts: int
     lastError: str | None

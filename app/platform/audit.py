@@ -1,7 +1,9 @@
 """The audit trail: who changed which fields of which entity, and when.
 
 Entries name changed fields, never their values, so the trail can be shown to auditors
-without re-exposing masked data.
+without re-exposing masked data. Reading it is a permission of its own (``AUDIT_RESOURCE``,
+action ``list``), which a pack's roles grant as data; the admin console reads it in pages
+(``app.platform.console``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from app.platform.store import IndexSpec, Store
 from app.platform.undo import compensating, register
 
 AUDIT_COLLECTION = "audit"
+AUDIT_RESOURCE = "auditLog"
 AUDIT_INDEXES = (
     IndexSpec(AUDIT_COLLECTION, (("organizationId", 1), ("entityId", 1), ("at", 1))),
     IndexSpec(AUDIT_COLLECTION, (("organizationId", 1), ("actor.userId", 1), ("at", 1))),
+    # The console's pages, newest first: the whole trail, and one entity type's.
+    IndexSpec(AUDIT_COLLECTION, (("organizationId", 1), ("at", 1))),
+    IndexSpec(AUDIT_COLLECTION, (("organizationId", 1), ("entityType", 1), ("at", 1))),
 )
 
 

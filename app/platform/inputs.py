@@ -13,6 +13,7 @@ import json
 import math
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.platform.errors import BadUserInput
 
@@ -109,3 +110,25 @@ def utc_datetime(value: datetime, name: str) -> datetime:
             {name: "out of range"},
         )
     return utc
+
+
+MAX_ZONE_NAME = 64
+
+
+def time_zone(name: str, field: str = "tz") -> ZoneInfo:
+    """The IANA time zone a client named (``Europe/Berlin``, ``UTC``), or ``BadUserInput``
+    naming ``field``. ``ZoneInfo`` keeps the zones it loaded, so naming one again is a
+    dictionary look-up."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_ZONE_NAME:
+        raise BadUserInput(
+            f"{field} must be an IANA time zone name such as Europe/Berlin.",
+            {field: "not a time zone name"},
+        )
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise BadUserInput(
+            f"{field} {name!r} is not a known IANA time zone; use a name such as "
+            "Europe/Berlin or America/New_York.",
+            {field: "unknown time zone"},
+        ) from None

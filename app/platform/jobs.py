@@ -6,25 +6,35 @@ the queue's job id and its run time as the deferral. So enqueueing twice is one 
 flush or restart loses nothing, because ``reconcile`` hands every job that is still pending
 but unknown to the queue back to it; and execution is at least once, which handlers make safe
 by being idempotent.
+
+Admins may retry a finished job or cancel one that has not started (``retry``, ``cancel``).
+Each retry starts a new *round*: the job's ``retries`` count, carried in the queue message, so
+a message of an earlier round that arrives late finds the job moved on and runs nothing.
+Every change of status is a conditional update on the status it was read in, so an admin's
+retry or cancel and a worker's claim never both win.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.platform import logs, metrics
 from app.platform.actor import Actor
 from app.platform.changes import Changes
 from app.platform.clock import Clock, system_clock
-from app.platform.errors import AppError
+from app.platform.errors import AppError, ErrorCode, NotFound
 from app.platform.permissions import Action
 from app.platform.store import IndexSpec, Store
-from app.platform.undo import register
+from app.platform.undo import register, undo_on_failure
+
+if TYPE_CHECKING:
+    from app.platform.entities import ActorEntities
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +44,32 @@ JOB_INDEXES = (
     IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("key", 1)), unique=True),
     IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("status", 1), ("runAt", 1))),
     IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("refs", 1), ("runAt", 1), ("key", 1))),
+    # The admin console's pages (``app.platform.console``): every job by time, and by type
+    # alone or with the status or the subject it is about.
+    IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("runAt", 1))),
+    IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("type", 1), ("runAt", 1))),
+    IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("type", 1), ("status", 1), ("runAt", 1))),
+    IndexSpec(JOBS_COLLECTION, (("organizationId", 1), ("type", 1), ("refs", 1), ("runAt", 1))),
 )
 MAX_ATTEMPTS = 5
 
 
 class JobStatus(StrEnum):
     PENDING = "pending"  # recorded, not (yet) known to the queue
-    QUEUED = "queued"  # handed to the queue
+    QUEUED = "queued"  # handed to the queue (also between the tries of a transient failure)
+    RUNNING = "running"  # claimed by a worker (or interrupted there, and about to run again)
     DONE = "done"
     SKIPPED = "skipped"  # ran and found nothing to do (e.g. the session was cancelled)
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by an admin, before it started
 
 
-OPEN = (JobStatus.PENDING, JobStatus.QUEUED)
+# Not started: an admin may cancel them; an undone operation forgets them.
+WAITING = (JobStatus.PENDING, JobStatus.QUEUED)
+# A worker may claim them (a run interrupted by a crash runs again); reconcile re-queues them.
+OPEN = (*WAITING, JobStatus.RUNNING)
+# Finished without doing their work (or stopped): an admin may run them again.
+RETRYABLE = (JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.CANCELLED)
 
 
 class Transient(Exception):
@@ -80,8 +103,33 @@ Handler = Callable[[Actor, Mapping[str, Any], str], Awaitable[Outcome]]
 
 
 class Queue(Protocol):
-    async def push(self, org: str, key: str, run_at: datetime) -> None: ...
-    async def knows(self, org: str, key: str) -> bool: ...
+    """Delivers ``(org, key, retries)`` at ``run_at``: one message per round of a job."""
+
+    async def push(self, org: str, key: str, run_at: datetime, retries: int = 0) -> None: ...
+    async def knows(self, org: str, key: str, retries: int = 0) -> bool: ...
+
+
+def retries_of(job: Mapping[str, Any]) -> int:
+    """The job's round: how often an admin has retried it."""
+    return int(job.get("retries") or 0)
+
+
+def _in_round(retries: int) -> dict[str, Any]:
+    """The filter for a job still in the round of ``retries``. Jobs recorded before retries
+    existed carry no count; MongoDB's null matches the missing field."""
+    return {"retries": retries} if retries else {"retries": {"$in": [0, None]}}
+
+
+def _transition_refused(
+    key: str, status: str, allowed: tuple[JobStatus, ...], verb: str
+) -> AppError:
+    names = [s.value for s in allowed]
+    either = f"{', '.join(names[:-1])} or {names[-1]}"
+    return AppError(
+        f"Job {key!r} is {status}; only {either} jobs can be {verb}.",
+        code=ErrorCode.INVALID_TRANSITION,
+        details={"status": status},
+    )
 
 
 def job_document_id(org: str, key: str) -> str:
@@ -113,7 +161,7 @@ class JobService:
         refs: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """Records the job once per key and hands it to the queue. ``refs`` are entity ids the
-        job concerns, for ``scheduledJobs(sessionId:, entitlementId:)``."""
+        job concerns, for ``scheduledJobs(subject:)``."""
         org = actor.organization_id
         matched = await self._col.update_one(
             org,
@@ -127,6 +175,7 @@ class JobService:
                     "runAt": scheduled_for,
                     "status": JobStatus.PENDING.value,
                     "attempts": 0,
+                    "retries": 0,
                     "lastError": None,
                     "refs": list(refs),
                     "createdAt": self._clock(),
@@ -149,20 +198,24 @@ class JobService:
     async def discard(self, org: str, key: str) -> None:
         """Forgets a job that was recorded for an operation that was then undone; if the
         queue still delivers it, ``run`` finds no record and skips it."""
-        await self._col.delete_one(org, {"key": key, "status": {"$in": [s.value for s in OPEN]}})
+        await self._col.delete_one(org, {"key": key, "status": {"$in": [s.value for s in WAITING]}})
 
     async def _push(self, org: str, job: Mapping[str, Any]) -> None:
         if self.queue is None:
             return  # stays pending; reconcile hands it over once a queue exists
         try:
-            await self.queue.push(org, job["key"], job["runAt"])
+            await self.queue.push(org, job["key"], job["runAt"], retries_of(job))
         except Exception:  # Redis down: the job is safe in the store, reconcile retries
             log.warning("could not queue job %s of %s; it stays pending", job["key"], org)
             return
         try:
             marked = await self._col.update_one(
                 org,
-                {"key": job["key"], "status": JobStatus.PENDING.value},
+                {
+                    "key": job["key"],
+                    "status": JobStatus.PENDING.value,
+                    **_in_round(retries_of(job)),
+                },
                 {"$set": {"status": JobStatus.QUEUED.value}},
             )
         except Exception:  # recorded and queued; reconcile finds it known to the queue
@@ -171,8 +224,11 @@ class JobService:
         if marked:
             await self._announce(org, job["key"], JobStatus.QUEUED.value)
 
-    async def for_refs(self, entities: Any, refs: list[str] | None) -> list[dict[str, Any]]:
-        """Admin view for ``scheduledJobs``."""
+    async def for_refs(
+        self, entities: ActorEntities, refs: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """All jobs about these entities, at most 500 (admins; the console pages through
+        ``app.platform.console.jobs`` instead)."""
         entities.access.require_resource(JOB_RESOURCE, Action.LIST)
         org = entities.actor.organization_id
         query: dict[str, Any] = {"refs": {"$in": refs}} if refs else {}
@@ -186,22 +242,35 @@ class JobService:
         return await self._col.find_one(org, {"_id": job_id})
 
     @metrics.job_run  # a span per run; counts of outcomes by job type
-    async def run(self, org: str, key: str, handlers: Mapping[str, Handler]) -> JobStatus:
-        """Executes one job (called by the worker). Finished jobs are not run again; a
-        transient failure is retried by the queue, up to ``MAX_ATTEMPTS``."""
+    async def run(
+        self, org: str, key: str, handlers: Mapping[str, Handler], retries: int = 0
+    ) -> JobStatus:
+        """Executes one job (called by the worker with the round its message was sent for).
+        Finished, cancelled and retried-since jobs are not run; a transient failure is
+        retried by the queue, up to ``MAX_ATTEMPTS``."""
         now = self._clock()
-        due = await self.get(org, key)
-        if due is not None and due["status"] in OPEN and due["runAt"] > now:
-            raise NotDue(due["runAt"] - now)
+        current = await self.get(org, key)
+        if current is None:
+            return JobStatus.SKIPPED
+        if retries_of(current) != retries:  # a late message of an earlier round
+            return JobStatus(current["status"])
+        if current["status"] in OPEN and current["runAt"] > now:
+            raise NotDue(current["runAt"] - now)
+        # The claim: one conditional update, so a cancel or a retry either happens before it
+        # (and nothing runs) or finds the job running (and is refused).
         job = await self._col.find_one_and_update(
             org,
-            {"key": key, "status": {"$in": [s.value for s in OPEN]}},
-            {"$inc": {"attempts": 1}, "$set": {"lastRunAt": now}},
+            {"key": key, "status": {"$in": [s.value for s in OPEN]}, **_in_round(retries)},
+            {
+                "$inc": {"attempts": 1},
+                "$set": {"lastRunAt": now, "status": JobStatus.RUNNING.value},
+            },
         )
         if job is None:
             current = await self.get(org, key)
             return JobStatus(current["status"]) if current else JobStatus.SKIPPED
         metrics.job_claimed(job["type"])
+        await self._announce(org, key, JobStatus.RUNNING.value)
         handler = handlers.get(job["type"])
         if handler is None:
             return await self._finish(org, key, JobStatus.FAILED, f"no handler for {job['type']}")
@@ -212,7 +281,7 @@ class JobService:
         except Transient as exc:
             if job["attempts"] >= MAX_ATTEMPTS:
                 return await self._finish(org, key, JobStatus.FAILED, f"gave up: {exc}")
-            await self._col.update_one(org, {"key": key}, {"$set": {"lastError": str(exc)}})
+            await self._requeue(org, key, str(exc))
             raise
         except AppError as exc:  # a rule refused: retrying would not change that
             return await self._finish(org, key, JobStatus.FAILED, f"{exc.code}: {exc.message}")
@@ -220,8 +289,22 @@ class JobService:
             log.exception("job %s of %s failed", key, org)
             if job["attempts"] >= MAX_ATTEMPTS:
                 return await self._finish(org, key, JobStatus.FAILED, type(exc).__name__)
+            await self._requeue(org, key, type(exc).__name__)
             raise Transient(type(exc).__name__) from exc
+        except asyncio.CancelledError:  # a stopping worker: the queue runs it again
+            await asyncio.shield(self._requeue(org, key, "interrupted"))
+            raise
         return await self._finish(org, key, outcome.status, outcome.note or None)
+
+    async def _requeue(self, org: str, key: str, error: str) -> None:
+        """Back to waiting between the queue's tries (so an admin may cancel it)."""
+        requeued = await self._col.update_one(
+            org,
+            {"key": key, "status": JobStatus.RUNNING.value},
+            {"$set": {"status": JobStatus.QUEUED.value, "lastError": error}},
+        )
+        if requeued:
+            await self._announce(org, key, JobStatus.QUEUED.value)
 
     async def _finish(self, org: str, key: str, status: JobStatus, note: str | None) -> JobStatus:
         await self._col.update_one(
@@ -242,13 +325,120 @@ class JobService:
         open_statuses = {"status": {"$in": [s.value for s in OPEN]}}
         for org in await self._col.organizations(open_statuses):
             for job in await self._col.find(org, open_statuses):
-                if not await self.queue.knows(org, job["key"]):
-                    await self.queue.push(org, job["key"], job["runAt"])
+                retries = retries_of(job)
+                if not await self.queue.knows(org, job["key"], retries):
+                    await self.queue.push(org, job["key"], job["runAt"], retries)
                     await self._col.update_one(
                         org,
-                        {"key": job["key"], "status": job["status"]},
+                        {
+                            "key": job["key"],
+                            "status": JobStatus.PENDING.value,
+                            **_in_round(retries),
+                        },
                         {"$set": {"status": JobStatus.QUEUED.value}},
                     )
                     await self._announce(org, job["key"], JobStatus.QUEUED.value)
                     count += 1
         return count
+
+    # -- the admin console: retry and cancel -------------------------------------------
+
+    async def retry(self, entities: ActorEntities, key: str) -> dict[str, Any]:
+        """Runs a failed, skipped or cancelled job again, in a new round: due now, or at its
+        time if that is still ahead (a cancelled job not yet due goes back on schedule), with
+        its attempts counted afresh. Handlers are idempotent, so a retried job whose work was
+        done (a message written under its key) does nothing more."""
+        entities.access.require_resource(JOB_RESOURCE, Action.UPDATE)
+        org, now = entities.actor.organization_id, self._clock()
+        async with undo_on_failure():
+            job = await self._for_change(org, key)
+            status, retries = job["status"], retries_of(job)
+            if status not in RETRYABLE:
+                raise _transition_refused(key, status, RETRYABLE, "retried")
+            await self._audit(entities, "job.retry", key, status, ("status", "runAt"), now)
+            updated = await self._col.find_one_and_update(
+                org,
+                {"key": key, "status": status, **_in_round(retries)},
+                {
+                    "$set": {
+                        "status": JobStatus.PENDING.value,
+                        "runAt": max(job["runAt"], now),
+                        "attempts": 0,
+                        "lastError": None,
+                        "finishedAt": None,
+                        "retriedAt": now,
+                        "retriedBy": entities.actor.audit_dict(),
+                        "requestId": logs.request_id.get(),
+                    },
+                    "$inc": {"retries": 1},
+                },
+            )
+            if updated is None:  # changed since it was read: by another admin, or a worker
+                raise await self._refused_now(org, key, RETRYABLE, "retried")
+            await self._announce(org, key, JobStatus.PENDING.value)
+        await self._push(org, updated)
+        return await self.get(org, key) or updated
+
+    async def cancel(self, entities: ActorEntities, key: str) -> dict[str, Any]:
+        """Cancels a job that has not started. Its queue message may still arrive; the run
+        then finds it cancelled and does nothing. A running job cannot be cancelled."""
+        entities.access.require_resource(JOB_RESOURCE, Action.UPDATE)
+        org, now = entities.actor.organization_id, self._clock()
+        async with undo_on_failure():
+            job = await self._for_change(org, key)
+            status = job["status"]
+            if status not in WAITING:
+                raise _transition_refused(key, status, WAITING, "cancelled")
+            await self._audit(entities, "job.cancel", key, status, ("status",), now)
+            updated = await self._col.find_one_and_update(
+                org,
+                {
+                    "key": key,
+                    "status": {"$in": [s.value for s in WAITING]},
+                    **_in_round(retries_of(job)),
+                },
+                {
+                    "$set": {
+                        "status": JobStatus.CANCELLED.value,
+                        "lastError": f"cancelled by {entities.actor.user_id}",
+                        "finishedAt": now,
+                        "cancelledBy": entities.actor.audit_dict(),
+                    }
+                },
+            )
+            if updated is None:  # a worker claimed it meanwhile
+                raise await self._refused_now(org, key, WAITING, "cancelled")
+            await self._announce(org, key, JobStatus.CANCELLED.value)
+        return updated
+
+    async def _for_change(self, org: str, key: str) -> dict[str, Any]:
+        job = await self.get(org, key)
+        if job is None:
+            raise NotFound("job", key)
+        return job
+
+    async def _refused_now(
+        self, org: str, key: str, allowed: tuple[JobStatus, ...], verb: str
+    ) -> AppError:
+        job = await self._for_change(org, key)
+        return _transition_refused(key, job["status"], allowed, verb)
+
+    async def _audit(
+        self,
+        entities: ActorEntities,
+        action: str,
+        key: str,
+        status: str,
+        fields: tuple[str, ...],
+        at: datetime,
+    ) -> None:
+        """Recorded before the change and taken back if it does not happen."""
+        await entities.service.audit.record(
+            entities.actor,
+            action,
+            at=at,
+            entity_type=JOB_RESOURCE,
+            entity_id=key,
+            fields=fields,
+            extra={"previousStatus": status},
+        )

@@ -26,13 +26,15 @@ from pydantic import BaseModel
 from app.platform.api_limits import ApiLimits
 from app.platform.org_settings import SettingsRepository
 from app.platform.org_versions import VERSION_INDEXES, OrgVersions
-from app.platform.permissions.models import Action, RoleDefinition
+from app.platform.permissions.models import Action, FieldMatch, RoleDefinition
 from app.platform.registry import SYSTEM_FIELDS, EntityRegistry, EntityType
 from app.platform.store import Store
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_CACHED_LINKS = 10_000  # users per organization whose links stay cached
+# Fields a role set shows only on documents matching every one of the conditions.
+Conditional = tuple[frozenset[str], tuple[FieldMatch, ...]]
 
 
 class CompiledRoles:
@@ -43,6 +45,8 @@ class CompiledRoles:
         self._types = types
         self._allowed: dict[tuple[str, str], tuple[RoleDefinition, ...]] = {}
         self._visible: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+        self._conditional: dict[tuple[str, tuple[str, ...]], tuple[Conditional, ...]] = {}
+        self._seeing: dict[tuple[str, str], tuple[RoleDefinition, ...]] = {}
         self._filterable: dict[str, frozenset[str]] = {}
         self._writable: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
 
@@ -75,9 +79,48 @@ class CompiledRoles:
             found = self._visible[key] = frozenset(visible)
         return found
 
+    def conditional_fields(
+        self, slug: str, roles: Iterable[RoleDefinition]
+    ) -> tuple[Conditional, ...]:
+        """What ``roles`` show beyond ``visible_fields`` on documents matching a condition:
+        (fields, conditions) pairs, empty for masks without conditions (the usual case,
+        which then costs a document nothing beyond its fixed mask)."""
+        names = tuple(r.name for r in roles)
+        key = (slug, names)
+        found = self._conditional.get(key)
+        if found is None:
+            fields = self._types[slug].fields
+            always = self.visible_fields(slug, self._by_name(names))
+            entries = []
+            for role in self._by_name(names):
+                mask = role.read_mask(slug)
+                for entry in mask.visible_when if mask is not None else ():
+                    extra = (frozenset(entry.fields) & frozenset(fields)) - always
+                    if extra:
+                        entries.append((extra, entry.conditions))
+            found = self._conditional[key] = tuple(entries)
+        return found
+
+    def roles_seeing(self, slug: str, field: str) -> tuple[RoleDefinition, ...]:
+        """The roles that may list ``slug`` and see ``field`` on every document: following a
+        relation by that link field reaches children only through these roles, so the link
+        it filters on is one the role shows anyway."""
+        key = (slug, field)
+        found = self._seeing.get(key)
+        if found is None:
+            fields = self._types[slug].fields
+            found = tuple(
+                r
+                for r in self.roles_for(slug, Action.LIST)
+                if (mask := r.read_mask(slug)) is not None and field in mask.visible(fields)
+            )
+            self._seeing[key] = found
+        return found
+
     def filterable_fields(self, slug: str) -> frozenset[str]:
         """Fields visible on every document the actor can list; only these may be filtered,
-        searched or sorted on, or a filter would reveal a hidden value."""
+        searched or sorted on, or a filter would reveal a hidden value. A field a role shows
+        only on some documents (``visibleWhen``) is therefore not among them."""
         found = self._filterable.get(slug)
         if found is None:
             fields = self._types[slug].fields
@@ -105,7 +148,8 @@ class CompiledRoles:
                 if mask is None or read is None:
                     continue
                 # A role never writes a field it cannot read: a no-op write would confirm a
-                # guess about the hidden value.
+                # guess about the hidden value. Fields shown only on some documents count as
+                # unreadable here; domain operations set those.
                 out |= mask.writable(action, settable) & read.visible(entity_type.fields)
             found = self._writable[key] = frozenset(out)
         return found

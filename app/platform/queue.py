@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 RUN_JOB = "run_job"
 
 
-def job_id(org: str, key: str) -> str:
-    return f"{org}:{key}"
+def job_id(org: str, key: str, retries: int = 0) -> str:
+    """The queue's id of a job's round: one message per round. A retried job is a new round
+    with an id of its own, since arq keeps a finished job's id (its result) for an hour and
+    would refuse to queue it again."""
+    return f"{org}:{key}" if not retries else f"{org}:{key}#retry{retries}"
 
 
 class ArqQueue:
@@ -36,14 +39,18 @@ class ArqQueue:
         self.redis = redis
         self._clock = clock
 
-    async def push(self, org: str, key: str, run_at: datetime) -> None:
+    async def push(self, org: str, key: str, run_at: datetime, retries: int = 0) -> None:
         """Defers by the time left on the service's clock (overdue jobs run at once; arq
-        refuses a deferral into the past beyond its expiry window)."""
+        refuses a deferral into the past beyond its expiry window). A first round's message
+        carries only the organization and the key, as every message did before retries."""
         delay = max((run_at - self._clock()).total_seconds(), 0.0)
-        await self.redis.enqueue_job(RUN_JOB, org, key, _job_id=job_id(org, key), _defer_by=delay)
+        args = (org, key, retries) if retries else (org, key)
+        await self.redis.enqueue_job(
+            RUN_JOB, *args, _job_id=job_id(org, key, retries), _defer_by=delay
+        )
 
-    async def knows(self, org: str, key: str) -> bool:
-        status = await Job(job_id(org, key), self.redis).status()
+    async def knows(self, org: str, key: str, retries: int = 0) -> bool:
+        status = await Job(job_id(org, key, retries), self.redis).status()
         return status is not JobStatus.not_found
 
 

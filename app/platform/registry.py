@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema.validators import extend
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.platform.errors import BadUserInput
@@ -32,6 +34,34 @@ def _is_time_zone(value: object) -> bool:
         return True
     ZoneInfo(value)
     return True
+
+
+INCREASING = "x-increasing"
+
+
+def _increasing(validator: Any, rule: Any, instance: Any, schema: Mapping[str, Any]) -> Any:
+    """``x-increasing: {"fields": [[a, b], [c, d]], "message": ...}`` on an object schema:
+    the values of each group of fields, compared in order (``a`` before ``b``), come strictly
+    before those of the next group -- a window's (startHour, startMinute) before its
+    (endHour, endMinute). Absent fields take their schema ``default``; a group with a value
+    missing or not a number is left to the other keywords to report. JSON Schema cannot
+    compare one field with another, so the types declare the rule and this checks it, for
+    every writer (GraphQL, agent tools) alike."""
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    groups = []
+    for group in rule.get("fields", []):
+        values = [instance.get(f, properties.get(f, {}).get("default")) for f in group]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return
+        groups.append(tuple(values))
+    for before, after in pairwise(groups):
+        if not before < after:
+            yield ValidationError(rule.get("message", "fields are not in increasing order"))
+
+
+_Validator = extend(Draft202012Validator, {INCREASING: _increasing})
 
 
 class EntityType(BaseModel):
@@ -100,7 +130,7 @@ class EntityType(BaseModel):
         With ``reported``, only errors under those top-level fields are described: messages
         quote values, and the caller may not be allowed to see the fields it did not send.
         Other failures become one generic error."""
-        validator = Draft202012Validator(self.json_schema, format_checker=FORMATS)
+        validator = _Validator(self.json_schema, format_checker=FORMATS)
         errors: dict[str, str] = {}
         for err in validator.iter_errors(_jsonable(data)):
             if err.validator == "required":

@@ -12,8 +12,11 @@ from app.tutoring.settings import load_settings
 
 
 async def create_payment(entities: ActorEntities, data: Mapping[str, Any]) -> Entity:
-    """A payment starts pending; only the payment domain operations move it on."""
-    return await entities.create("payment", data, server_fields={"status": "pending"})
+    """A payment starts pending (and owes no refund); only the payment domain operations
+    move it on."""
+    return await entities.create(
+        "payment", data, server_fields={"status": "pending", "refundDue": False}
+    )
 
 
 async def create_entitlement(entities: ActorEntities, data: Mapping[str, Any]) -> Entity:
@@ -28,7 +31,12 @@ async def create_entitlement(entities: ActorEntities, data: Mapping[str, Any]) -
         pack = await entities.create(
             "entitlement",
             data,
-            server_fields={"remainingCredits": total, "usedCredits": 0, "status": "active"},
+            server_fields={
+                "remainingCredits": total,
+                "availableCredits": total,
+                "usedCredits": 0,
+                "status": "active",
+            },
         )
         expires = (await domain.internal_state("entitlement", pack.id) or {"data": {}})["data"]
         await schedule.entitlement_created(domain, pack.id, expires.get("expiresAt"), settings)

@@ -129,7 +129,12 @@ async def seed_demo(service: EntityService, org: str) -> bool:
             "expiresAt": now + timedelta(days=90),
             "recurringSchedule": {"dayOfWeek": 2, "hour": 10, "minute": 0},
         },
-        server_fields={"remainingCredits": 8, "usedCredits": 0, "status": "active"},
+        server_fields={
+            "remainingCredits": 8,
+            "availableCredits": 8,
+            "usedCredits": 0,
+            "status": "active",
+        },
     )
     # Sessions go through the real booking rules (claims, credits, pay-before-book).
     bookings = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.platform.registry import EntityType
+from app.platform.registry import INCREASING, EntityType
 
 _STR: dict[str, Any] = {"type": "string"}
 _NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -35,12 +35,19 @@ AVAILABILITY_WINDOW = {
         {
             "dayOfWeek": {"type": "integer", "minimum": 0, "maximum": 6},
             "startHour": {"type": "integer", "minimum": 0, "maximum": 23},
-            "startMinute": {"type": "integer", "minimum": 0, "maximum": 59},
+            "startMinute": {"type": "integer", "minimum": 0, "maximum": 59, "default": 0},
             "endHour": {"type": "integer", "minimum": 0, "maximum": 24},
-            "endMinute": {"type": "integer", "minimum": 0, "maximum": 59},
+            "endMinute": {"type": "integer", "minimum": 0, "maximum": 59, "default": 0},
         },
         ["dayOfWeek", "startHour", "endHour"],
     ),
+    # A window that ends at or before its start would silently offer nothing (see
+    # INCREASING in app/platform/registry.py).
+    INCREASING: {
+        "fields": [["startHour", "startMinute"], ["endHour", "endMinute"]],
+        "message": "the window must end after it starts (endHour:endMinute after "
+        "startHour:startMinute on the same day)",
+    },
     "description": "dayOfWeek 0 = Sunday, in the teacher's time zone; endHour 24 = midnight.",
 }
 
@@ -152,6 +159,10 @@ SESSION = EntityType(
             "guardianNotes": _TEXT,
             "reportSubmitted": {"type": "boolean"},
             "reportContent": _TEXT,
+            # Whether guardians may read reportContent (see roles.py), and who shared it when.
+            "reportShared": {"type": "boolean"},
+            "reportSharedAt": _WHEN,
+            "reportSharedBy": _STR,
             "cancellationReason": _STR,
             "cancelledBy": _STR,
             "cancelledAt": _WHEN,
@@ -197,6 +208,9 @@ SESSION = EntityType(
         "holdExpiresAt",
         "startedAt",
         "completedAt",
+        "reportShared",
+        "reportSharedAt",
+        "reportSharedBy",
     ),
     indexes=(
         (("teacherId", 1), ("startTime", 1)),
@@ -229,6 +243,10 @@ PAYMENT = EntityType(
             "paidAt": _WHEN,
             "failedAt": _WHEN,
             "failureReason": _STR,
+            # Money was taken that no session can use (a second success for one session, or
+            # a success after the session lapsed or was cancelled): an admin refunds it.
+            "refundDue": {"type": "boolean"},
+            "refundReason": _STR,
         },
         ["guardianId", "amount", "status"],
     ),
@@ -245,8 +263,21 @@ PAYMENT = EntityType(
         ],
     },
     references={"guardianId": "guardian", "sessionId": "session", "entitlementId": "entitlement"},
-    serverOwned=("status", "providerReference", "paidAt", "failedAt", "failureReason"),
-    indexes=((("status", 1), ("createdAt", 1)), (("amount", 1),), (("paidAt", 1),)),
+    serverOwned=(
+        "status",
+        "providerReference",
+        "paidAt",
+        "failedAt",
+        "failureReason",
+        "refundDue",
+        "refundReason",
+    ),
+    indexes=(
+        (("status", 1), ("createdAt", 1)),
+        (("amount", 1),),
+        (("paidAt", 1),),
+        (("refundDue", 1), ("createdAt", 1)),
+    ),
 )
 
 ENTITLEMENT_STATUSES = ("active", "exhausted", "expired", "cancelled")
@@ -261,6 +292,8 @@ ENTITLEMENT = EntityType(
             "studentId": _ID,
             "totalCredits": {"type": "integer", "minimum": 1, "maximum": 1000},
             "remainingCredits": {"type": "integer", "minimum": 0},
+            # Remaining minus those held by booked sessions (see scheduling/credits.py).
+            "availableCredits": {"type": "integer"},
             "usedCredits": {"type": "integer", "minimum": 0},
             "expiresAt": _WHEN,
             "status": {"type": "string", "enum": list(ENTITLEMENT_STATUSES)},
@@ -285,6 +318,7 @@ ENTITLEMENT = EntityType(
             "studentId",
             "totalCredits",
             "remainingCredits",
+            "availableCredits",
             "usedCredits",
             "expiresAt",
             "status",
@@ -296,7 +330,7 @@ ENTITLEMENT = EntityType(
         "paymentId": "payment",
         "preferredTeacherId": "teacher",
     },
-    serverOwned=("remainingCredits", "usedCredits", "status"),
+    serverOwned=("remainingCredits", "availableCredits", "usedCredits", "status"),
     indexes=(
         (("status", 1), ("createdAt", 1)),
         (("expiresAt", 1),),

@@ -20,6 +20,7 @@ from app.platform.permissions import (
     ReferencedBy,
     RoleDefinition,
     ScopeAll,
+    VisibleWhen,
     WriteMask,
 )
 
@@ -27,6 +28,21 @@ ADMIN, TEACHER, GUARDIAN = "admin", "teacher", "guardian"
 SETTINGS_RESOURCE = "organizationSettings"
 # Recording what a payment provider reported (recordPaymentSucceeded/Failed): admins and jobs.
 PAYMENT_OUTCOME_RESOURCE = "paymentOutcome"
+# Sharing a completed session's report with its guardian (and taking it back): "update" on
+# this resource, held per session -- only a role that also reaches the session may use it.
+REPORT_SHARING_RESOURCE = "sessionReportSharing"
+# The platform's own resources that are not entities are granted here too: ``pack``
+# (create), ``auditLog`` (list: the audit trail) and ``job`` (list; update: retry and
+# cancel). The admin role's wildcard allows them; teachers and guardians name none of them,
+# so both are refused the admin console.
+# The booking rules a booking screen shows (a subset of the settings, see settings.py): every
+# role of the organization reads them; the other settings stay admin-only.
+BOOKING_POLICY_RESOURCE = "bookingPolicy"
+# Outbox messages: a role allowed OWN_MESSAGES lists the messages written to the entities its
+# user is linked to (a guardian's to their guardian record, a teacher's to their teacher
+# record); one allowed ORGANIZATION_MESSAGES (admins, through their wildcard) lists them all.
+OWN_MESSAGES_RESOURCE = "ownMessages"
+ORGANIZATION_MESSAGES_RESOURCE = "organizationMessages"
 
 
 def _allow(resource: str, *actions: str) -> tuple[Policy, ...]:
@@ -66,6 +82,9 @@ SESSION_FIELDS_FOR_TEACHERS = (
     "teacherNotes",
     "reportSubmitted",
     "reportContent",
+    "reportShared",
+    "reportSharedAt",
+    "reportSharedBy",
     "startedAt",
     "completedAt",
 )
@@ -77,6 +96,9 @@ TEACHER_ROLE = RoleDefinition(
         *_allow("session", "list", "read", "update"),
         *_allow("student", "list", "read"),
         *_allow("teacher", "list", "read", "update"),
+        *_allow(REPORT_SHARING_RESOURCE, "update"),  # on the sessions of their scope
+        *_allow(BOOKING_POLICY_RESOURCE, "read"),
+        *_allow(OWN_MESSAGES_RESOURCE, "list"),
     ),
     scopes={
         "session": (FieldMatch(field="teacherId", operator="eq", valuePath="actor.teacherId"),),
@@ -109,6 +131,8 @@ SESSION_FIELDS_FOR_GUARDIANS = (
     "paymentId",
     "guardianNotes",
     "reportSubmitted",
+    "reportShared",
+    "reportSharedAt",
     "cancellationReason",
     "cancelledAt",
     "rescheduleCount",
@@ -118,6 +142,13 @@ SESSION_FIELDS_FOR_GUARDIANS = (
 )
 
 _OWN = FieldMatch(field="guardianId", operator="eq", valuePath="actor.guardianId")
+
+# The report may hold teacher feedback not meant for the family yet: guardians read it only
+# once a teacher or an admin has shared it (shareSessionReport), and no longer once unshared.
+REPORT_WHEN_SHARED = VisibleWhen(
+    fields=("reportContent",),
+    conditions=(FieldMatch(field="reportShared", operator="eq", value=True),),
+)
 
 GUARDIAN_ROLE = RoleDefinition(
     name=GUARDIAN,
@@ -129,6 +160,8 @@ GUARDIAN_ROLE = RoleDefinition(
         *_allow("payment", "list", "read"),
         *_allow("entitlement", "list", "read"),
         *_allow("teacher", "list", "read"),
+        *_allow(BOOKING_POLICY_RESOURCE, "read"),
+        *_allow(OWN_MESSAGES_RESOURCE, "list"),
     ),
     scopes={
         "session": (_OWN,),
@@ -140,7 +173,9 @@ GUARDIAN_ROLE = RoleDefinition(
         "teacher": (ScopeAll(),),
     },
     readMasks={
-        "session": _only(*SESSION_FIELDS_FOR_GUARDIANS),
+        "session": ReadMask(
+            mode="whitelist", fields=SESSION_FIELDS_FOR_GUARDIANS, visibleWhen=(REPORT_WHEN_SHARED,)
+        ),
         "student": _only("name", "grade", "subjects", "preferredTeacherId", "guardianId"),
         "guardian": _ALL,
         "payment": _ALL,

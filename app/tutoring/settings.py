@@ -19,7 +19,7 @@ from app.platform.org_settings import SettingsRepository
 from app.platform.permissions import Action, ReadMask
 from app.platform.store import Store
 from app.platform.undo import Undo, undo_on_failure
-from app.tutoring.roles import SETTINGS_RESOURCE, TEACHER
+from app.tutoring.roles import BOOKING_POLICY_RESOURCE, SETTINGS_RESOURCE, TEACHER
 
 NAMESPACE = "tutoring"
 RATE_FIELD = "hourlyRate"
@@ -104,6 +104,27 @@ async def read_settings(entities: ActorEntities) -> dict[str, Any]:
     }
 
 
+async def read_booking_policy(entities: ActorEntities) -> dict[str, Any]:
+    """What a booking screen needs to explain the rules before a booking is refused: lead
+    time, cutoffs, reschedule limit, price, time zone, durations and the slot grid. Every role
+    of the organization may read it (``BOOKING_POLICY_RESOURCE`` in roles.py); nothing else of
+    the settings leaves here (jobs, buffers, the rate mask, limits stay admin-only). The guardian
+    cancel cutoff is the one that applies, never null."""
+    entities.access.require_resource(BOOKING_POLICY_RESOURCE, Action.READ)
+    s = await entities.access.state.settings(NAMESPACE, TutoringSettings)
+    return {
+        "timezone": s.timezone,
+        "minBookingLeadMinutes": s.minBookingLeadMinutes,
+        "rescheduleCutoffMinutes": s.rescheduleCutoffMinutes,
+        "guardianCancelCutoffMinutes": s.guardian_cancel_cutoff,
+        "maxReschedules": s.maxReschedules,
+        "sessionPricePerHour": s.sessionPricePerHour,
+        "currency": s.currency,
+        "defaultDurationMinutes": s.defaultDurationMinutes,
+        "slotIntervalMinutes": s.slotIntervalMinutes,
+    }
+
+
 async def update_settings(entities: ActorEntities, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Admin only; all-or-nothing: invalid values change nothing."""
     entities.access.require_resource(SETTINGS_RESOURCE, Action.UPDATE)
@@ -155,7 +176,7 @@ async def _set_rate_hidden(entities: ActorEntities, hidden: bool, undo: Undo) ->
     mask = before or ReadMask(mode="whitelist")
     listed = hidden if mask.mode == "blacklist" else not hidden
     fields = set(mask.fields) | {RATE_FIELD} if listed else set(mask.fields) - {RATE_FIELD}
-    new_mask = ReadMask(mode=mask.mode, fields=tuple(sorted(fields)))
+    new_mask = mask.model_copy(update={"fields": tuple(sorted(fields))})  # keeps visibleWhen
     await entities.service.roles.set_read_mask(org, TEACHER, "teacher", new_mask)
     roles_repo = entities.service.roles
     undo.push("teacher mask", lambda: roles_repo.set_read_mask(org, TEACHER, "teacher", before))

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from app.graphql.types.local import local
 from app.platform.entities import Entity, Page
 
 T = TypeVar("T")
@@ -103,6 +104,8 @@ class Node:
     id: strawberry.ID = strawberry.field(default=None)
     createdAt: datetime = strawberry.field(default=None)
     updatedAt: datetime = strawberry.field(default=None)
+    localCreatedAt = local("createdAt")
+    localUpdatedAt = local("updatedAt")
 
 
 async def load_one(info: Info, slug: str, entity_id: Any) -> Entity | None:
@@ -119,7 +122,7 @@ class PageInfo:
     hasNextPage: bool = strawberry.field(
         description="More after this page (paging backward: after the before cursor)."
     )
-    _page: strawberry.Private[Page]
+    _page: strawberry.Private[Page[Any]]
 
     @strawberry.field(description="More before this page (paging forward: an after cursor).")
     def hasPreviousPage(self) -> bool:
@@ -137,7 +140,7 @@ class PageInfo:
 @strawberry.type
 class Edge(Generic[T]):
     node: T
-    _page: strawberry.Private[Page]
+    _page: strawberry.Private[Page[Any]]
     _index: strawberry.Private[int]
 
     @strawberry.field(description="Pass as after to continue after this edge.")
@@ -157,8 +160,9 @@ class Connection(Generic[T]):
 
     @classmethod
     def of(
-        cls, page: Page, wrap: Callable[[Entity], T], count: Callable[[], Awaitable[int]]
+        cls, page: Page[Any], wrap: Callable[[Any], T], count: Callable[[], Awaitable[int]]
     ) -> Connection[T]:
+        """``wrap`` turns each item of the page (an entity, or a stored record) into a node."""
         return cls(
             edges=[Edge(node=wrap(e), _page=page, _index=i) for i, e in enumerate(page.items)],
             pageInfo=PageInfo(hasNextPage=page.has_next_page, _page=page),

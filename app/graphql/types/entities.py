@@ -21,7 +21,8 @@ from app.graphql.types.base import (
     masked,
     objects_of,
 )
-from app.platform.entities import Entity, OrderKey
+from app.graphql.types.local import local
+from app.platform.entities import Entity, Link, OrderKey
 
 
 def to_one(slug: str, link: str):
@@ -160,9 +161,9 @@ class Student(Node):
         if not relation_allowed(info, "session"):
             return None
         newest_first = [OrderKey("startTime", descending=True)]
-        where = {"studentId": self.entity.id}
+        link = Link("studentId", self.entity)
         return await connection(
-            info, "session", Session, where, None, newest_first, first, after, last, before
+            info, "session", Session, None, None, newest_first, first, after, last, before, link
         )
 
 
@@ -188,9 +189,9 @@ class Guardian(Node):
     ) -> Connection[Student] | None:
         if not relation_allowed(info, "student"):
             return None
-        where = {"guardianId": self.entity.id}
         page = (first, after, last, before)
-        return await connection(info, "student", Student, where, None, [], *page)
+        link = Link("guardianId", self.entity)
+        return await connection(info, "student", Student, None, None, [], *page, link)
 
 
 @entity_object
@@ -212,7 +213,14 @@ class Session(Node):
     teacherNotes: str | None = masked("teacherNotes")
     guardianNotes: str | None = masked("guardianNotes")
     reportSubmitted: bool | None = masked("reportSubmitted")
-    reportContent: str | None = masked("reportContent")
+    reportContent: str | None = masked(
+        "reportContent", description="Guardians read it once it is shared (reportShared)"
+    )
+    reportShared: bool | None = masked(
+        "reportShared", description="Shared with the guardian (shareSessionReport)"
+    )
+    reportSharedAt: datetime | None = masked("reportSharedAt")
+    reportSharedBy: str | None = masked("reportSharedBy", description="The user who shared it")
     cancellationReason: str | None = masked("cancellationReason")
     cancelledBy: str | None = masked("cancelledBy")
     cancelledAt: datetime | None = masked("cancelledAt")
@@ -222,6 +230,12 @@ class Session(Node):
     )
     startedAt: datetime | None = masked("startedAt")
     completedAt: datetime | None = masked("completedAt")
+    localStartTime = local("startTime")
+    localReportSharedAt = local("reportSharedAt")
+    localCancelledAt = local("cancelledAt")
+    localHoldExpiresAt = local("holdExpiresAt")
+    localStartedAt = local("startedAt")
+    localCompletedAt = local("completedAt")
 
     teacher: Teacher | None = to_one("teacher", "teacherId")
 
@@ -249,6 +263,15 @@ class Payment(Node):
     paidAt: datetime | None = masked("paidAt")
     failedAt: datetime | None = masked("failedAt")
     failureReason: str | None = masked("failureReason")
+    localPaidAt = local("paidAt")
+    localFailedAt = local("failedAt")
+    refundDue: bool | None = masked(
+        "refundDue",
+        description="true: the money was taken but no session uses it (a second success for "
+        "one session, or a success after it lapsed or was cancelled, or the session was "
+        "cancelled after payment); an admin refunds it",
+    )
+    refundReason: str | None = masked("refundReason", description="Why a refund is due")
 
     guardian: Guardian | None = to_one("guardian", "guardianId")
 
@@ -264,6 +287,10 @@ class Entitlement(Node):
     studentId: strawberry.ID | None = masked("studentId")
     totalCredits: int | None = masked("totalCredits")
     remainingCredits: int | None = masked("remainingCredits")
+    availableCredits: int | None = masked(
+        "availableCredits",
+        description="Remaining credits not held by booked sessions: what can still be booked",
+    )
     usedCredits: int | None = masked("usedCredits")
     expiresAt: datetime | None = masked("expiresAt")
     status: EntitlementStatus | None = masked("status", enum_of(EntitlementStatus))
@@ -273,6 +300,7 @@ class Entitlement(Node):
     recurringSchedule: RecurringSchedule | None = masked(
         "recurringSchedule", objects_of(RecurringSchedule)
     )
+    localExpiresAt = local("expiresAt")
 
     student: Student | None = to_one("student", "studentId")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 
 class Entity(NamedTuple):
@@ -34,11 +36,12 @@ class OrderKey:
 
 
 @dataclass(frozen=True)
-class Page:
-    """A page of entities. Cursors are encoded only when asked for: a page whose cursors
-    nobody reads (most screens) does not pay for them."""
+class Page(Generic[T]):
+    """A page of entities (or of the platform's own records: audit entries, jobs). Cursors
+    are encoded only when asked for: a page whose cursors nobody reads (most screens) does
+    not pay for them."""
 
-    items: list[Entity]
+    items: list[T]
     sources: list[Mapping[str, Any]] = field(default_factory=list)  # stored docs, for cursors
     has_next_page: bool = False
     encode: Callable[[Mapping[str, Any]], str] | None = None
@@ -59,3 +62,13 @@ class Page:
     @property
     def end_cursor(self) -> str | None:
         return self.cursor(len(self.items) - 1) if self.items else None
+
+
+class Link(NamedTuple):
+    """A relation the system follows on the caller's behalf: the entities whose ``field``
+    points at ``parent``, an entity the caller has already been given (so may read). Its
+    filter is not the caller's and is not judged like one; instead only the caller's roles
+    that show ``field`` reach the children (``Access.link_scope``)."""
+
+    field: str
+    parent: Entity

@@ -20,7 +20,7 @@ from app.platform.api_limits import OrgLimits
 from app.platform.audit import AuditLog
 from app.platform.changes import CREATED, DELETED, UPDATED, Changes
 from app.platform.clock import Clock, system_clock
-from app.platform.entities.models import Entity, OrderKey, Page
+from app.platform.entities.models import Entity, Link, OrderKey, Page
 from app.platform.entities.query import (
     build_filter,
     cursor_condition,
@@ -33,6 +33,7 @@ from app.platform.jobs import JobService
 from app.platform.org_state import OrgState, OrgStates
 from app.platform.permissions import Access, Action, RoleDefinition, RoleRepository
 from app.platform.permissions.access import ENTITIES_COLLECTION
+from app.platform.permissions.scope import Scope
 from app.platform.registry import EntityRegistry, EntityType
 from app.platform.store import DuplicateKey, IndexSpec, Store, and_filters
 from app.platform.undo import register, undo_on_failure
@@ -113,10 +114,14 @@ class ActorEntities:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        link: Link | None = None,
     ) -> Page:
-        """A page in ``order_by`` order: the ``first`` after ``after``, or, with ``last``,
-        the last ones before ``before`` (Relay's backward paging; ``first`` then does not
-        apply). Both cursors may bound one page."""
+        """A page of the entities the actor may list, in ``order_by`` order: the ``first``
+        after ``after``, or, with ``last``, the last ones before ``before`` (Relay's backward
+        paging; ``first`` then does not apply); both cursors may bound one page. ``where``,
+        ``search`` and ``order_by`` are the caller's and may use only fields visible on every
+        document the actor can list; ``link`` is a relation the system follows for the caller
+        (see ``Link``)."""
         backward = last is not None
         size = last if backward else first
         if size < 0:
@@ -124,9 +129,10 @@ class ActorEntities:
             raise BadUserInput(f"'{name}' must not be negative.", {name: "negative"})
         size = min(size, MAX_PAGE_SIZE)
         entity_type = self.access.entity_type(slug)
-        scope = await self.access.scope(slug, Action.LIST)
+        scope, linked = await self._list_scope(entity_type, link)
         allowed = self.access.filterable_fields(slug)
         conditions = build_filter(entity_type, where, search, allowed)
+        conditions.extend(linked)
         spec = sort_spec(entity_type, order_by, allowed)
         if after:
             conditions.append(cursor_condition(after, spec))
@@ -158,14 +164,33 @@ class ActorEntities:
         return Page(items, sources, more, encode, has_previous_page=bool(after))
 
     async def count(
-        self, slug: str, *, where: Mapping[str, Any] | None = None, search: str | None = None
+        self,
+        slug: str,
+        *,
+        where: Mapping[str, Any] | None = None,
+        search: str | None = None,
+        link: Link | None = None,
     ) -> int:
         entity_type = self.access.entity_type(slug)
-        scope = await self.access.scope(slug, Action.LIST)
+        scope, linked = await self._list_scope(entity_type, link)
+        conditions = build_filter(entity_type, where, search, self.access.filterable_fields(slug))
         if scope.empty:
             return 0
-        conditions = build_filter(entity_type, where, search, self.access.filterable_fields(slug))
-        return await self._col.count(self._org, _and({"type": slug}, scope.filter, *conditions))
+        return await self._col.count(
+            self._org, _and({"type": slug}, scope.filter, *conditions, *linked)
+        )
+
+    async def _list_scope(
+        self, entity_type: EntityType, link: Link | None
+    ) -> tuple[Scope, list[dict[str, Any]]]:
+        """The listing scope, and the link's condition when the system follows a relation."""
+        slug = entity_type.slug
+        if link is None:
+            return await self.access.scope(slug, Action.LIST), []
+        if entity_type.references.get(link.field) != link.parent.type:
+            raise ValueError(f"{slug}.{link.field} does not refer to a {link.parent.type}")
+        scope = await self.access.link_scope(slug, link.field)
+        return scope, [{f"data.{link.field}": link.parent.id}]
 
     async def get(self, slug: str, entity_id: str) -> Entity | None:
         """The entity, or None when it is absent or outside the actor's scope."""
@@ -450,8 +475,15 @@ class ActorEntities:
         ]
         if len(scopes) == 1:  # most actors: one role, so one mask for every document
             ((role, scope),) = scopes
-            visible = self.access.visible_fields(slug, [role])
             admits = scope.predicate
+            if self.access.compiled.conditional_fields(slug, [role]):
+                mask = self.access.mask(slug, [role])
+
+                def reveal_conditional(doc: dict[str, Any]) -> Entity | None:
+                    return self._masked(slug, doc, mask(doc)) if admits(doc) else None
+
+                return reveal_conditional
+            visible = self.access.visible_fields(slug, [role])
 
             def reveal_one(doc: dict[str, Any]) -> Entity | None:
                 return self._masked(slug, doc, visible) if admits(doc) else None
@@ -485,7 +517,7 @@ class ActorEntities:
         return self._entity(slug, doc, roles)
 
     def _entity(self, slug: str, doc: Mapping[str, Any], roles: list[RoleDefinition]) -> Entity:
-        return self._masked(slug, doc, self.access.visible_fields(slug, roles))
+        return self._masked(slug, doc, self.access.visible_on(slug, roles, doc))
 
     @staticmethod
     def _masked(slug: str, doc: Mapping[str, Any], visible: frozenset[str]) -> Entity:

@@ -11,6 +11,7 @@ from app.platform.permissions.models import (
     RoleDefinition,
     ScopeAll,
     ScopeRule,
+    VisibleWhen,
     WriteMask,
 )
 from app.platform.permissions.repository import RoleRepository
@@ -27,6 +28,7 @@ __all__ = [
     "RoleRepository",
     "ScopeAll",
     "ScopeRule",
+    "VisibleWhen",
     "WriteMask",
     "load_access",
 ]

@@ -10,6 +10,7 @@ scope (including relational look-ups) once, whatever the page size.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from app.platform.actor import SYSTEM_ROLE, Actor
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from app.platform.org_state import OrgState
 
 ENTITIES_COLLECTION = "entities"
+Mask = Callable[[Mapping[str, Any]], frozenset[str]]  # a stored document -> the fields it shows
 _MAX_RELATION_DEPTH = 3
 
 # Jobs run as this role: everything, audited under the job's name. Never stored, so no
@@ -62,6 +64,7 @@ class Access:
         self.compiled = state.compiled(roles)
         self._entities = entities
         self._scopes: dict[tuple[str, str, int], asyncio.Future[Scope]] = {}
+        self._masks: dict[tuple[str, tuple[str, ...]], Mask] = {}
 
     # -- types and policies -----------------------------------------------------------
 
@@ -176,11 +179,87 @@ class Access:
                 out.append(role)
         return out
 
+    async def allows_on(
+        self, resource: str, action: Action, slug: str, doc: Mapping[str, Any]
+    ) -> bool:
+        """Whether a role of the actor that reaches ``doc`` (a document of ``slug``, for
+        update) allows ``action`` on ``resource``: a permission held per document rather than
+        per organization. A role's policy counts only on the documents its own scope reaches,
+        so a user holding two roles acts on each document in the role that reaches it."""
+        allowed = {r.name for r in self.compiled.roles_for(resource, action)}
+        if not allowed:
+            return False
+        reaching = await self.reaching_roles(slug, Action.UPDATE, dict(doc))
+        return any(r.name in allowed for r in reaching)
+
     # -- masks (decided once per role set, see ``CompiledRoles``) ------------------------
 
     def visible_fields(self, slug: str, roles: list[RoleDefinition]) -> frozenset[str]:
         self.entity_type(slug)
         return self.compiled.visible_fields(slug, roles)
+
+    def visible_on(
+        self, slug: str, roles: list[RoleDefinition], doc: Mapping[str, Any]
+    ) -> frozenset[str]:
+        """The fields of ``doc`` shown through ``roles`` (those reaching it): the roles' fixed
+        masks, plus the fields of conditional entries whose conditions ``doc`` matches."""
+        return self.mask(slug, roles)(doc)
+
+    def mask(self, slug: str, roles: list[RoleDefinition]) -> Mask:
+        """``visible_on`` for many documents: a function of the stored document, built once
+        per request and role set. Without conditions it returns one fixed set."""
+        key = (slug, tuple(r.name for r in roles))
+        found = self._masks.get(key)
+        if found is None:
+            found = self._masks[key] = self._compile_mask(slug, roles)
+        return found
+
+    def _compile_mask(self, slug: str, roles: list[RoleDefinition]) -> Mask:
+        always = self.visible_fields(slug, roles)
+        entries = self.compiled.conditional_fields(slug, roles)
+        if not entries:
+            return lambda _doc: always
+        # Conditions compile like scope rules (an actor value such as actor.teacherId
+        # included), and like them fail closed: a condition over an unknown field never holds.
+        tests = [
+            (
+                fields,
+                Scope.all_of(
+                    [
+                        compile_field_match(c, self.actor)
+                        if self._names_real_fields(slug, c)
+                        else Scope.nothing()
+                        for c in conditions
+                    ]
+                ).predicate,
+            )
+            for fields, conditions in entries
+        ]
+        if len(tests) == 1:  # the usual case: one entry, two possible sets, no tuple per row
+            ((fields, holds),) = tests
+            widened = always | fields
+            return lambda doc: widened if holds(doc) else always
+        combinations: dict[tuple[bool, ...], frozenset[str]] = {}
+
+        def visible(doc: Mapping[str, Any]) -> frozenset[str]:
+            hits = tuple(holds(doc) for _, holds in tests)
+            found = combinations.get(hits)
+            if found is None:
+                shown = [fields for (fields, _), hit in zip(tests, hits, strict=True) if hit]
+                found = combinations[hits] = always.union(*shown)
+            return found
+
+        return visible
+
+    async def link_scope(self, slug: str, field: str) -> Scope:
+        """The documents of ``slug`` the actor may list by following a relation through
+        ``field`` from a parent they have read. Only the listing roles that show ``field``
+        take part: the relation then never tells a role a link its mask hides, and the filter
+        on the link is the system's, not judged like a caller's filter (a teacher who is also
+        a guardian lists their children although teachers cannot see ``guardianId``)."""
+        self.require(slug, Action.LIST)
+        roles = self.compiled.roles_seeing(slug, field)
+        return Scope.any_of([await self.role_scope(r, slug) for r in roles])
 
     def filterable_fields(self, slug: str) -> frozenset[str]:
         self.entity_type(slug)

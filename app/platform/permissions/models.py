@@ -75,11 +75,28 @@ class ScopeAll(_Model):
 ScopeRule = Annotated[FieldMatch | Related | ReferencedBy | ScopeAll, Field(discriminator="type")]
 
 
+class VisibleWhen(_Model):
+    """Fields a role sees only on documents that match every condition (a guardian reads a
+    session's report once the teacher has shared it). Conditions are field matches, the
+    vocabulary of scope rules, tested against the stored document: whether a field shows
+    depends on the document's own state, decided here rather than by a resolver."""
+
+    fields: tuple[str, ...]
+    conditions: tuple[FieldMatch, ...] = Field(min_length=1)
+
+
 class ReadMask(_Model):
+    """``visible`` is what the role sees on every document; ``visibleWhen`` adds fields on
+    the documents matching a condition. A field shown only conditionally is never one a role
+    may filter, search, sort on or write through generic writes: on the other documents it
+    is hidden, and a filter would reveal it."""
+
     mode: Literal["whitelist", "blacklist"]
     fields: tuple[str, ...] = ()
+    visible_when: tuple[VisibleWhen, ...] = Field(default=(), alias="visibleWhen")
 
     def visible(self, all_fields: Iterable[str]) -> frozenset[str]:
+        """The fields shown on every document (conditional ones excluded)."""
         names = frozenset(all_fields)
         if self.mode == "whitelist":
             return names & frozenset(self.fields)

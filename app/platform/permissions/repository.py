@@ -38,7 +38,7 @@ class RoleRepository:
         update = (
             {"$unset": {path: ""}}
             if mask is None
-            else {"$set": {path: mask.model_dump(mode="json")}}
+            else {"$set": {path: mask.model_dump(by_alias=True, mode="json")}}
         )
         await self._col.update_one(org, {"name": role}, update)
         await self._versions.bump(org)

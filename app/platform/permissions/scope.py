@@ -9,7 +9,7 @@ admits is dropped rather than shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from app.platform.permissions.models import FieldMatch, ReferencedBy, Related, S
 
 MISSING: Any = object()
 _EMPTY: dict[str, Any] = {}
-Predicate = Callable[[dict[str, Any]], bool]
+Predicate = Callable[[Mapping[str, Any]], bool]
 
 
 def doc_path(field: str) -> str:
@@ -26,7 +26,7 @@ def doc_path(field: str) -> str:
     return "_id" if field == "id" else f"data.{field}"
 
 
-def doc_value(doc: dict[str, Any], field: str) -> Any:
+def doc_value(doc: Mapping[str, Any], field: str) -> Any:
     if field == "id":
         return doc.get("_id", MISSING)
     return doc.get("data", {}).get(field, MISSING)
@@ -108,7 +108,7 @@ def compile_field_match(rule: FieldMatch, actor: Actor) -> Scope:
             # The common rule (an id the actor is linked to): a string stored under data.
             field = rule.field
 
-            def same_id(doc: dict[str, Any]) -> bool:
+            def same_id(doc: Mapping[str, Any]) -> bool:
                 actual = doc.get("data", _EMPTY).get(field, MISSING)
                 return actual == value if type(actual) is str else _equals(actual, value)
 

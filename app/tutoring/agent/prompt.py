@@ -9,6 +9,7 @@ from app.platform.entities import ActorEntities
 from app.platform.permissions import Action
 from app.platform.templates import DataSource, render
 from app.tutoring.agent.tools import as_json
+from app.tutoring.agent.values import stored_filters
 from app.tutoring.roles import SETTINGS_RESOURCE
 from app.tutoring.settings import load_settings
 
@@ -29,7 +30,9 @@ Today's date: {{ datetime }}
 - entity.query: Search for sessions, students, teachers
 - entity.create: Create teachers, students, guardians (sessions are booked with session.book)
 - entity.update: Update session details, submit reports
-- session.book, session.reschedule, session.cancel, session.complete, scheduling.available_slots
+- session.book, session.reschedule, session.cancel, session.start, session.complete,
+  session.mark_no_show, session.retry_payment, scheduling.available_slots
+- payment.record_succeeded, payment.record_failed (admins)
 
 ## Important Rules
 
@@ -57,7 +60,8 @@ class EntityQueries(DataSource):
     ) -> list[dict[str, Any]]:
         if not self._entities.access.allows(type, Action.LIST):
             return []  # a prompt shows what the user may list; nothing else is an error
-        page = await self._entities.query(type, where=filters, first=min(int(limit), 100))
+        where = stored_filters(type, filters)
+        page = await self._entities.query(type, where=where, first=min(int(limit), 100))
         return [as_json(e) or {} for e in page.items]
 
 

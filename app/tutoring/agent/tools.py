@@ -1,5 +1,7 @@
 """The tutoring tools. Each calls the same function as the GraphQL field of the same job, as
-the calling user, so an agent can do exactly what its user could do through the API."""
+the calling user, so an agent can do exactly what its user could do through the API: the
+same scope, the same lifecycle table, the same permission to record payment outcomes.
+Entities come back as the caller sees them, statuses in the API's enum form (``values``)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput
 from app.platform.inputs import utc_datetime
 from app.platform.tools import Tool, Toolbox
+from app.tutoring.agent.values import public, stored_filters
 from app.tutoring.entity_types import ENTITY_TYPES
-from app.tutoring.scheduling import booking, transitions
+from app.tutoring.scheduling import booking, payments, retry, transitions
 from app.tutoring.students import update_entity
 
 TYPES = [t.slug for t in ENTITY_TYPES]
@@ -30,7 +33,8 @@ def _obj(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 def as_json(entity: Entity | None) -> dict[str, Any] | None:
-    """An entity as the caller sees it: hidden fields are simply absent."""
+    """An entity as the caller sees it: hidden fields are simply absent, statuses are the
+    GraphQL enums' values (``SCHEDULED``)."""
     if entity is None:
         return None
     return {
@@ -38,7 +42,7 @@ def as_json(entity: Entity | None) -> dict[str, Any] | None:
         "type": entity.type,
         "createdAt": entity.created_at,
         "updatedAt": entity.updated_at,
-        **entity.data,
+        **public(entity.type, entity.data),
     }
 
 
@@ -51,8 +55,9 @@ def _when(value: str, name: str) -> datetime:
 
 
 async def _query(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
+    where = stored_filters(a["type"], a.get("filters"))
     page = await entities.query(
-        a["type"], where=a.get("filters"), search=a.get("search"), first=a.get("limit", 20)
+        a["type"], where=where, search=a.get("search"), first=a.get("limit", 20)
     )
     return {"items": [as_json(e) for e in page.items], "hasMore": page.has_next_page}
 
@@ -115,6 +120,29 @@ async def _complete(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
     return as_json(await transitions.complete_session(entities, a["sessionId"], a["report"]))
 
 
+async def _start(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
+    return as_json(await transitions.start_session(entities, a["sessionId"]))
+
+
+async def _no_show(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
+    return as_json(await transitions.mark_no_show(entities, a["sessionId"]))
+
+
+async def _retry_payment(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
+    return as_json(await retry.retry_session_payment(entities, a["sessionId"]))
+
+
+async def _payment_succeeded(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
+    paid = await payments.record_payment_succeeded(
+        entities, a["paymentId"], a.get("providerReference")
+    )
+    return as_json(paid)
+
+
+async def _payment_failed(entities: ActorEntities, a: Mapping[str, Any]) -> Any:
+    return as_json(await payments.record_payment_failed(entities, a["paymentId"], a["reason"]))
+
+
 _TYPE = {"type": "string", "enum": TYPES}
 _DATA = {"type": "object", "description": "Field values; which you may set depends on your role"}
 
@@ -159,5 +187,24 @@ TOOLS = Toolbox(
         Tool("session.complete", "Complete an in-progress session with its report.",
              _obj({"sessionId": _ID, "report": {"type": "string", "minLength": 1}},
                   ["sessionId", "report"]), _complete),
+        Tool("session.start", "Start a scheduled session (its teacher, from a few minutes "
+             "before its start until its end; or an admin).",
+             _obj({"sessionId": _ID}, ["sessionId"]), _start),
+        Tool("session.mark_no_show", "Record that a scheduled session did not take place "
+             "(its teacher after the grace period, or an admin after the start).",
+             _obj({"sessionId": _ID}, ["sessionId"]), _no_show),
+        Tool("session.retry_payment", "Give a session awaiting payment a new payment when its "
+             "payment failed (or is still pending), before its payment hold ends. Returns the "
+             "session; its paymentId is the payment to pay.",
+             _obj({"sessionId": _ID}, ["sessionId"]), _retry_payment),
+        Tool("payment.record_succeeded", "Admin: record that the provider took a payment. "
+             "Schedules its session if that still awaits payment; otherwise the payment is "
+             "flagged refundDue.",
+             _obj({"paymentId": _ID, "providerReference": {"type": "string"}}, ["paymentId"]),
+             _payment_succeeded),
+        Tool("payment.record_failed", "Admin: record that the provider refused a payment "
+             "(final for that payment; the session can retry with session.retry_payment).",
+             _obj({"paymentId": _ID, "reason": {"type": "string", "minLength": 1}},
+                  ["paymentId", "reason"]), _payment_failed),
     ]
 )  # fmt: skip

@@ -15,8 +15,10 @@ from app.platform.jobs import Handler, Outcome
 from app.platform.outbox import Outbox
 from app.tutoring import changes
 from app.tutoring.jobs import schedule
+from app.tutoring.messages import render
 from app.tutoring.scheduling import transitions
-from app.tutoring.settings import load_settings
+from app.tutoring.scheduling.rules import teacher_zone
+from app.tutoring.settings import NAMESPACE, TutoringSettings, load_settings
 
 
 def handlers(service: EntityService) -> dict[str, Handler]:
@@ -36,14 +38,20 @@ def handlers(service: EntityService) -> dict[str, Handler]:
     ) -> Outcome:  # fmt: skip
         contact = await state(entities, recipient, recipient_id) or {}
         channel = "whatsapp" if contact.get("whatsappNumber") else "email"
+        values = {"name": contact.get("name"), **variables}
+        settings = await entities.access.state.settings(NAMESPACE, TutoringSettings)
+        # Times read in the recipient's zone: a teacher's own, else the organization's.
+        subject, body = render(template, values, teacher_zone(contact, settings))
         written = await outbox.write(
             entities.actor.organization_id,
             recipient_type=recipient,
             recipient_id=recipient_id,
             channel=channel,
             template=template,
-            variables={"name": contact.get("name"), **variables},
+            variables=values,
             idempotency_key=key,
+            subject=subject,
+            body=body,
         )
         return Outcome.done() if written else Outcome.skipped("message already written")
 

@@ -18,8 +18,9 @@ from bson import ObjectId
 
 from app.platform.calendar import Interval
 from app.platform.entities import ActorEntities, Entity
-from app.platform.errors import BadUserInput, NotFound
+from app.platform.errors import BadUserInput, Forbidden, NotFound
 from app.platform.inputs import utc_datetime
+from app.platform.permissions import Action
 from app.platform.undo import undo_on_failure
 from app.tutoring import changes
 from app.tutoring.errors import InsufficientCredits, SchedulingRule
@@ -34,6 +35,7 @@ from app.tutoring.scheduling.context import (
     teacher_resource,
 )
 from app.tutoring.scheduling.lifecycle import Moment, authorize
+from app.tutoring.scheduling.payment_records import create_session_payment, session_price
 from app.tutoring.scheduling.rules import TimeRules
 
 MAX_SLOT_RANGE = timedelta(days=62)
@@ -66,22 +68,36 @@ def _aware(value: datetime, name: str, now: datetime) -> datetime:
     return value
 
 
-async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
-    _check_duration(req.duration_minutes)
-    ctx = await scheduling(entities, "booking")
-    start = _aware(req.start, "startTime", ctx.now)
-    # NOT_FOUND outside the caller's scope; one read each, and no more reads before the claim:
-    # under contention the losers fail at the claim having done little.
-    student = await ctx.reach("student", req.student_id)
-    teacher = await ctx.reach("teacher", req.teacher_id)
+async def _may_book(
+    ctx: Scheduling, teacher_id: str, student_id: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Who may book for whom, decided by the engine and the pack's roles: the caller's roles
+    must allow creating sessions (``FORBIDDEN`` before anything is read, so a role that never
+    books learns nothing), the student and the teacher must be in the caller's scope
+    (``NOT_FOUND``), and the session would have to fall inside a scope of theirs (a guardian
+    books for their own children). Returns the teacher's data and the session's links.
+
+    One read each, and no more reads before the claim: under contention the losers of a
+    booking fail at the claim having done little."""
+    ctx.entities.access.require("session", Action.CREATE)
+    student = await ctx.reach("student", student_id)
+    teacher = await ctx.reach("teacher", teacher_id)
     guardian_id = student.get("guardianId")
     if not guardian_id:
         raise BadUserInput(
             "The student has no guardian to book and pay for the session; an admin must link one.",
             {"studentId": "no guardian"},
         )
-    links = {"teacherId": req.teacher_id, "studentId": req.student_id, "guardianId": guardian_id}
-    await entities.may_create("session", links)
+    links = {"teacherId": teacher_id, "studentId": student_id, "guardianId": guardian_id}
+    await ctx.entities.may_create("session", links)
+    return teacher, links
+
+
+async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
+    _check_duration(req.duration_minutes)
+    ctx = await scheduling(entities, "booking")
+    start = _aware(req.start, "startTime", ctx.now)
+    teacher, links = await _may_book(ctx, req.teacher_id, req.student_id)
     reason = TimeRules.for_teacher(teacher, ctx.settings, ctx.now).violation(
         start, req.duration_minutes
     )
@@ -102,7 +118,9 @@ async def book_session(entities: ActorEntities, req: BookingRequest) -> Entity:
             await credits.reserve(ctx.domain, req.entitlement_id, session_id, start)
         payment_id = None
         if hold is not None:  # pay before book: the session waits with a pending payment
-            payment_id = await _create_payment(ctx, session_id, guardian_id, req.duration_minutes)
+            payment_id = await _create_payment(
+                ctx, session_id, links["guardianId"], req.duration_minutes
+            )
         server: dict[str, Any] = {
             **links,
             "startTime": start,
@@ -147,19 +165,8 @@ async def _usable_pack(ctx: Scheduling, entitlement_id: str, student_id: str) ->
 
 async def _create_payment(ctx: Scheduling, session_id: str, guardian_id: str, minutes: int) -> str:
     """The pending payment of a session booked without a pack (created just before it)."""
-    amount = round(ctx.settings.sessionPricePerHour * minutes / 60, 2)
-    payment = await ctx.domain.create(
-        "payment",
-        {},
-        server_fields={
-            "status": "pending",
-            "guardianId": guardian_id,
-            "amount": amount,
-            "currency": ctx.settings.currency,
-            "sessionId": session_id,
-        },
-    )
-    return payment.id
+    amount = session_price(ctx.settings, minutes)
+    return await create_session_payment(ctx, session_id, guardian_id, amount, ctx.settings.currency)
 
 
 async def _as_caller(entities: ActorEntities, entity: Entity) -> Entity:
@@ -255,7 +262,12 @@ async def available_slots(
     student_id: str | None = None,
 ) -> list[TimeSlot]:
     """Exactly the start times ``book_session`` would accept now (for this student, when
-    given), within [start, end]; a booking may still lose a race or lack credits."""
+    given), within [start, end]; a booking may still lose a race or lack credits.
+
+    A student's busy times (sessions with any teacher) are theirs and their guardian's: a
+    ``student_id`` is accepted only from a caller who may book for that student, checked
+    exactly as a booking is (``_may_book``). A teacher gets ``FORBIDDEN`` rather than a view
+    of their pupil's other lessons."""
     _check_duration(duration_minutes)
     now = entities.service.clock()
     start, end = _aware(start, "from", now), _aware(end, "to", now)
@@ -265,10 +277,17 @@ async def available_slots(
             {"to": "bad range"},
         )
     ctx = await scheduling(entities, "slots")
-    await entities.require("teacher", teacher_id)
     if student_id:
-        await entities.require("student", student_id)
-    teacher = await ctx.state("teacher", teacher_id)
+        try:
+            teacher, _ = await _may_book(ctx, teacher_id, student_id)
+        except Forbidden:
+            raise Forbidden(
+                "studentId is accepted only from those who may book for that student (its "
+                "guardian, an admin); leave it out to see the teacher's free times."
+            ) from None
+    else:
+        await entities.require("teacher", teacher_id)
+        teacher = await ctx.state("teacher", teacher_id)
     rules = TimeRules.for_teacher(teacher, ctx.settings, ctx.now)
     length = timedelta(minutes=duration_minutes)
     buffer = rules.buffer

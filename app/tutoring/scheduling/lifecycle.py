@@ -47,6 +47,9 @@ TRANSITIONS: tuple[Transition, ...] = (
        "guardian: before the start; admin: any time"),
     _t("lapse", "pending_payment", "cancelled", {SYSTEM},
        "the payment hold (paymentHoldMinutes) has expired"),
+    _t("retry_payment", "pending_payment", "pending_payment", {ADMIN, GUARDIAN},
+       "before the payment hold ends (a retry never extends it); the current payment failed "
+       "or is still pending"),
     _t("cancel", "scheduled", "cancelled", {ADMIN, GUARDIAN},
        "guardian: at least guardianCancelCutoffMinutes before the start; admin: any time"),
     _t("reschedule", "scheduled", "scheduled", {ADMIN, GUARDIAN},
@@ -66,6 +69,7 @@ _VERBS = {
     "confirm_payment": "confirmed",
     "cancel": "cancelled",
     "lapse": "lapsed",
+    "retry_payment": "given a new payment",
     "reschedule": "rescheduled",
     "start": "started",
     "no_show": "marked as a no-show",
@@ -157,6 +161,13 @@ def _hold_expired(m: Moment) -> str | None:
     return None if hold is not None and hold <= m.now else "The payment hold has not expired."
 
 
+def _hold_open(m: Moment) -> str | None:
+    hold = m.session.get("holdExpiresAt")
+    if hold is None or hold > m.now:
+        return None
+    return "The payment hold has ended and the slot is no longer held; book the session again."
+
+
 def _guardian_cancel_pending(m: Moment) -> str | None:
     return None if m.now < m.start else "The session's time has passed."
 
@@ -172,6 +183,8 @@ GUARDS: dict[tuple[str, str, str], Guard] = {
     ("no_show", "scheduled", SYSTEM): _system_no_show,
     ("no_show", "scheduled", ADMIN): _admin_no_show,
     ("lapse", "pending_payment", SYSTEM): _hold_expired,
+    ("retry_payment", "pending_payment", ADMIN): _hold_open,
+    ("retry_payment", "pending_payment", GUARDIAN): _hold_open,
 }
 
 

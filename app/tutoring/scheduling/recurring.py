@@ -4,7 +4,7 @@ weeks that fail a rule are skipped and reported, not fatal."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from app.platform.entities import ActorEntities, Entity
 from app.platform.errors import BadUserInput, Conflict
@@ -19,7 +19,7 @@ MAX_WEEKS = 52
 
 @dataclass(frozen=True)
 class SkippedWeek:
-    start: datetime
+    start: datetime  # in UTC, like every time the service hands out
     code: str
     reason: str
 
@@ -69,5 +69,6 @@ async def book_recurring(
         try:
             result.booked.append(await book_session(entities, request))
         except (SchedulingRule, Conflict, InsufficientCredits) as exc:
-            result.skipped.append(SkippedWeek(start, str(exc.code), exc.message))
+            # The week was computed on the teacher's clock; it leaves in UTC.
+            result.skipped.append(SkippedWeek(start.astimezone(UTC), str(exc.code), exc.message))
     return result

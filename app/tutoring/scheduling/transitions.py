@@ -20,6 +20,7 @@ from app.tutoring.jobs import schedule
 from app.tutoring.scheduling import credits
 from app.tutoring.scheduling.context import Scheduling, scheduling
 from app.tutoring.scheduling.lifecycle import Moment, authorize
+from app.tutoring.scheduling.payment_records import close_for_cancelled, log_refund_due
 
 
 async def _begin(
@@ -79,8 +80,10 @@ def _who(entities: ActorEntities) -> str:
 async def cancel_session(
     entities: ActorEntities, session_id: str, reason: str | None = None, *, action: str = "cancel"
 ) -> Entity:
-    """Cancelling frees the slot and the reserved credit and records reason, who and when; a
-    payment still pending for it is closed, so it cannot later confirm a cancelled session."""
+    """Cancelling frees the slot and the reserved credit and records reason, who and when.
+    Payments still open for the session are voided, so nobody is asked to pay for it (one
+    that succeeds anyway is recorded with ``refundDue``, see ``payments``), and a payment
+    it was paid with is flagged ``refundDue``: a cancelled session keeps no money."""
     if reason is not None and len(reason) > 2000:
         raise BadUserInput(
             "The reason is too long (2000 characters at most).", {"reason": "too long"}
@@ -98,30 +101,13 @@ async def cancel_session(
         await ctx.release_session(session, session_id)
         if session.get("entitlementId"):
             await credits.release(ctx.domain, session["entitlementId"], session_id)
-        if session.get("paymentId"):
-            await _close_payment(ctx, session["paymentId"])
+        refunds = await close_for_cancelled(ctx, session_id, _WHY[action])
+    for payment_id in refunds:
+        log_refund_due(payment_id, session_id)
     return await _reread(entities, ctx, session_id)
 
 
-async def _close_payment(ctx: Scheduling, payment_id: str) -> None:
-    """A payment still open for a cancelled session fails, so it cannot confirm it later."""
-    before = await ctx.state("payment", payment_id)
-    closed = await ctx.domain.atomic_update(
-        "payment",
-        payment_id,
-        condition={"data.status": {"$in": ["pending", "processing"]}},
-        update={
-            "$set": {
-                "data.status": "failed",
-                "data.failedAt": ctx.now,
-                "data.failureReason": "The session was cancelled before payment.",
-            }
-        },
-        event=changes.FAILED,
-    )
-    if closed is not None:
-        keys = ("status", "failedAt", "failureReason")
-        ctx.revert_on_failure("payment", payment_id, before, keys, {"data.status": "failed"})
+_WHY = {"cancel": "The session was cancelled", "lapse": "The session's payment hold ended"}
 
 
 async def lapse_hold(
@@ -150,7 +136,12 @@ async def complete_session(entities: ActorEntities, session_id: str, report: str
     entities.access.entity_type("session").validate(
         {**session, "reportContent": report}, reported={"reportContent"}
     )
-    fields = {"reportContent": report, "reportSubmitted": True, "completedAt": ctx.now}
+    fields = {
+        "reportContent": report,
+        "reportSubmitted": True,
+        "reportShared": False,  # guardians read it once it is shared (reports.py)
+        "completedAt": ctx.now,
+    }
     async with undo_on_failure():
         if not await _move(ctx, session_id, session, target, fields):
             raise await _changed(ctx, session_id, "completed")
