@@ -5,6 +5,7 @@ alone, then with its document, then alone again; the cache in Redis) and trusted
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ from app.graphql.trusted import TrustedDocuments, TrustedDocumentsError
 from tests.live_client import LiveClient
 
 ME = "query Me { me { userId roles } }"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+HOME = (EXAMPLES / "guardian" / "home.graphql").read_text()
 
 
 def sha(text: str) -> str:
@@ -200,3 +203,18 @@ def test_an_apollo_manifest_is_a_trusted_documents_file(tmp_path):
     assert trusted.by_hash[sha(ME)] == ME
     assert trusted.allows("query Me {\n  me { userId\n roles }\n}", "Me")
     assert not trusted.allows("query Me { me { userId } }", "Me")
+
+
+async def test_the_examples_serve_as_the_trusted_documents(live_server):
+    """``examples/`` (the personas' operations) as GRAPHQL_TRUSTED_DOCUMENTS: the guardian's
+    home screen runs, sent as the whole file with its operation name; a home-made query
+    does not."""
+    settings = {"graphql_trusted_documents": str(EXAMPLES), "graphql_trusted_documents_only": True}
+    home = HOME
+    async with live_server(**settings) as api:
+        body = {"query": home, "operationName": "GuardianHome", "variables": {"tz": "UTC"}}
+        ran = await post(api, body)
+        assert "errors" not in ran, ran
+        assert ran["data"]["me"]["guardian"]["name"] == "G1"
+        refused = await post(api, {"query": "{ me { guardian { name } } }"})
+        assert code(refused) == "FORBIDDEN"

@@ -96,8 +96,8 @@ class EntityView:
 
 
 class MessageView:
-    """The subscriber's own outbox messages: those addressed to the entity their login is
-    linked to (a guardian's messages to ``actor.guardianId``)."""
+    """The subscriber's own outbox messages: those addressed to the record their login is
+    linked to (the recipient type's ``actor_link`` among the actor's links)."""
 
     types = frozenset({MESSAGE_TOPIC})
 
