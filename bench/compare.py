@@ -49,6 +49,15 @@ TARGETS = {  # (page, baseline) -> the most the project's CPU per request may be
     ("admin", "bare"): 2.5,
 }
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPUS = sorted(os.sched_getaffinity(0))
+
+
+def _pin(role: str) -> None:
+    """Servers on the last CPU, the load tool on the others: with both on every CPU, the
+    scheduler's moves put run-to-run noise of +-15% into CPU per request on small machines.
+    Only one server is under load at a time (rounds are sequential), so sharing is fair."""
+    if len(CPUS) >= 2:
+        os.sched_setaffinity(0, {CPUS[-1]} if role == "server" else set(CPUS[:-1]))
 
 
 # -- a server ----------------------------------------------------------------------------------
@@ -62,6 +71,7 @@ async def _serve(kind: str, port: int, sessions: int, teacher_sessions: int) -> 
     from bench import bare
     from bench.seed import SECRET, seed
 
+    _pin("server")
     settings = Settings(
         auth_dev_secret=SECRET, rate_limit_user_per_minute=0, rate_limit_org_per_minute=0
     )
@@ -108,7 +118,7 @@ def _wrk(url: str, body: str, headers: dict[str, str], seconds: float, connectio
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", f.name, url],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, preexec_fn=lambda: _pin("load"),
         ).stdout  # fmt: skip
     finally:
         os.unlink(f.name)
@@ -140,7 +150,7 @@ def _python_load(url: str, body: str, headers: dict[str, str], seconds: float, c
     )
     out = subprocess.run(
         [sys.executable, "-c", code, url, body, str(seconds), str(conns)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, preexec_fn=lambda: _pin("load"),
     ).stdout  # fmt: skip
     return int(out.strip())
 
