@@ -160,8 +160,8 @@ async def test_sequences_are_per_organization_and_a_reconnect_replays_what_was_m
     assert refused["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-JOBS = "subscription { jobChanged { sequence kind id job { type status } } }"
-MESSAGES = "subscription { messageQueued { kind message { id template status channel } } }"
+JOBS = "subscription { jobChanged { sequence kind id job { id type status } } }"
+MESSAGES = "subscription { messageQueued { kind message { id kind status channel recipientId } } }"
 
 
 async def test_job_changes_are_for_admins_only(live_server):
@@ -180,6 +180,7 @@ async def test_job_changes_are_for_admins_only(live_server):
         booked = await api.book("guardian")  # a hold that lapses: one job
         (hold,) = await admin.events("jobChanged", 1)
         assert (hold["kind"], hold["job"]["type"]) == ("PENDING", "session.hold_lapse")
+        assert hold["id"] == hold["job"]["id"]  # the key retryJob and cancelJob take
         queued = await admin.events("jobChanged", 1)
         assert queued[0]["kind"] == "QUEUED" and queued[0]["id"] == hold["id"]
         await api.gql(PAY, {"p": booked["paymentId"]})  # reminders and the start automation
@@ -218,6 +219,8 @@ async def test_each_user_hears_only_their_own_messages(live_server):
             (to_teacher,) = await t1.events("messageQueued", 1)
             await g2.nothing()
             await g1.nothing()
-    assert to_guardian["kind"] == "QUEUED" and to_guardian["message"]["status"] == "queued"
-    assert to_guardian["message"]["template"] == to_teacher["message"]["template"]
+    assert to_guardian["kind"] == "QUEUED" and to_guardian["message"]["status"] == "QUEUED"
+    assert to_guardian["message"]["kind"] == to_teacher["message"]["kind"] == "session_reminder"
+    assert to_guardian["message"]["recipientId"] == api.world.ids["G1"]
+    assert to_teacher["message"]["recipientId"] == api.world.ids["T1"]
     assert to_guardian["message"]["id"] != to_teacher["message"]["id"]

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
+from app.graphql.admin import ScheduledJob, scheduled_job
 from app.graphql.filters import EntitlementFilter, PaymentFilter, SessionFilter, to_query
 from app.graphql.live import LiveOperation
+from app.graphql.messages import Message
 from app.graphql.types.entities import Entitlement, Payment, Session
 from app.platform.changes import Change
 from app.platform.errors import BadUserInput, QueryTooComplex
@@ -37,6 +38,7 @@ from app.platform.live import (
     follow,
 )
 from app.platform.outbox import Outbox
+from app.tutoring import messages
 from app.tutoring.changes import ENTITLEMENT_EVENTS, PAYMENT_EVENTS, SESSION_EVENTS
 
 E = TypeVar("E")
@@ -103,35 +105,12 @@ class PaymentEvent:
     payment: Payment | None = strawberry.field(description="null if removed")
 
 
-@strawberry.type(description="One of your outbox messages, as live updates show it.")
-class LiveMessage:
-    id: strawberry.ID
-    status: str = strawberry.field(description="queued, sending or sent")
-    template: str
-    channel: str
-    createdAt: datetime
-    sentAt: datetime | None
-
-
 @strawberry.type(description="A message to you was queued or sent.")
 class MessageEvent:
     sequence: int = strawberry.field(description=SEQUENCE)
     kind: MessageChange  # type: ignore[valid-type]
     id: strawberry.ID
-    message: LiveMessage
-
-
-@strawberry.type(description="A background job, as live updates show it.")
-class LiveJob:
-    id: strawberry.ID
-    type: str
-    status: str = strawberry.field(
-        description="pending, queued, running, done, skipped, failed or cancelled"
-    )
-    runAt: datetime
-    attempts: int
-    lastError: str | None
-    finishedAt: datetime | None
+    message: Message
 
 
 @strawberry.type(description="A job was scheduled or its status changed (admin).")
@@ -139,7 +118,7 @@ class JobEvent:
     sequence: int = strawberry.field(description=SEQUENCE)
     kind: JobChange  # type: ignore[valid-type]
     id: strawberry.ID
-    job: LiveJob
+    job: ScheduledJob
 
 
 def _kind(enum: Any, action: str) -> Any:
@@ -162,37 +141,22 @@ def _entity_event(cls: type, enum: Any, attribute: str, node: type) -> Callable[
 
 
 def _message_event(seen: Seen) -> MessageEvent:
-    m, change = seen.document, seen.change
+    change = seen.change
     return MessageEvent(
         sequence=change.sequence,
         kind=MessageChange._value2member_map_.get(change.action, MessageChange.QUEUED),
         id=strawberry.ID(change.id),
-        message=LiveMessage(
-            id=strawberry.ID(m["_id"]),
-            status=m.get("status", ""),
-            template=m.get("template", ""),
-            channel=m.get("channel", ""),
-            createdAt=m["createdAt"],
-            sentAt=m.get("sentAt"),
-        ),
+        message=Message.of(seen.document),
     )
 
 
 def _job_event(seen: Seen) -> JobEvent:
-    j, change = seen.document, seen.change
+    job = scheduled_job(seen.document)
     return JobEvent(
-        sequence=change.sequence,
-        kind=JobChange._value2member_map_.get(change.action, JobChange.QUEUED),
-        id=strawberry.ID(change.id),
-        job=LiveJob(
-            id=strawberry.ID(j["_id"]),
-            type=j["type"],
-            status=j["status"],
-            runAt=j["runAt"],
-            attempts=j.get("attempts", 0),
-            lastError=j.get("lastError"),
-            finishedAt=j.get("finishedAt"),
-        ),
+        sequence=seen.change.sequence,
+        kind=JobChange._value2member_map_.get(seen.change.action, JobChange.QUEUED),
+        id=job.id,  # the key, as scheduledJobs, retryJob and cancelJob name it
+        job=job,
     )
 
 
@@ -290,7 +254,8 @@ class LiveSubscription:
     ) -> AsyncGenerator[MessageEvent, None]:
         runtime = info.context.runtime
         outbox = Outbox(runtime.store, clock=runtime.entities.clock)
-        return await _subscribe(info, MessageView(outbox), after, _message_event)
+        view = MessageView(outbox, messages.require_own_messages, messages.written_to_caller)
+        return await _subscribe(info, view, after, _message_event)
 
     @strawberry.subscription(description="Admin. Jobs scheduled and their status changes.")
     async def jobChanged(self, info: Info, after: After = None) -> AsyncGenerator[JobEvent, None]:

@@ -87,16 +87,33 @@ class MessageQuery:
     after: str | None = None
 
 
+def readable_recipients(entities: ActorEntities) -> list[str] | None:
+    """The recipients whose messages the caller reads: None for every message of the
+    organization (``ORGANIZATION_MESSAGES_RESOURCE``), else the records its user is linked to
+    (``OWN_MESSAGES_RESOURCE``); ``FORBIDDEN`` for a role allowed neither."""
+    access = entities.access
+    if access.allows(ORGANIZATION_MESSAGES_RESOURCE, Action.LIST):
+        return None
+    access.require_resource(OWN_MESSAGES_RESOURCE, Action.LIST)
+    return recipient_ids(entities.actor)
+
+
+def require_own_messages(entities: ActorEntities) -> None:
+    """Live updates of one's own messages: for the roles that may read messages at all."""
+    readable_recipients(entities)
+
+
+def written_to_caller(entities: ActorEntities, message: Mapping[str, Any]) -> bool:
+    """Whether ``message`` was written to a record the caller's user is linked to."""
+    return message.get("recipientId") in recipient_ids(entities.actor)
+
+
 async def list_messages(
     entities: ActorEntities, query: MessageQuery
 ) -> tuple[Page[dict[str, Any]], Callable[[], Awaitable[int]]]:
     """A page of the messages the caller may read, newest first, and how to count them all
     (only when asked: most screens do not show the total)."""
-    access = entities.access
-    recipients: list[str] | None = None
-    if not access.allows(ORGANIZATION_MESSAGES_RESOURCE, Action.LIST):
-        access.require_resource(OWN_MESSAGES_RESOURCE, Action.LIST)
-        recipients = recipient_ids(entities.actor)
+    recipients = readable_recipients(entities)
     since = utc_datetime(query.since, "from") if query.since else None
     until = utc_datetime(query.until, "to") if query.until else None
     outbox = Outbox(entities.service.store)

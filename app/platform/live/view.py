@@ -17,7 +17,7 @@ recently seen forgotten first).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,26 +96,29 @@ class EntityView:
 
 
 class MessageView:
-    """The subscriber's own outbox messages: those addressed to the record their login is
-    linked to (the recipient type's ``actor_link`` among the actor's links)."""
+    """Outbox messages, as the pack decides who hears of them: ``may_listen`` refuses a
+    subscriber (raising), ``hears`` picks the messages one receives."""
 
     types = frozenset({MESSAGE_TOPIC})
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        may_listen: Callable[[ActorEntities], None],
+        hears: Callable[[ActorEntities, Mapping[str, Any]], bool],
+    ) -> None:
         self._outbox = outbox
+        self._may_listen = may_listen
+        self._hears = hears
 
     async def seed(self, entities: ActorEntities) -> None:
-        """Anyone may listen for their own messages."""
+        self._may_listen(entities)
 
     async def see(self, entities: ActorEntities, change: Change) -> Seen | None:
         if change.type != MESSAGE_TOPIC:
             return None
         message = await self._outbox.get(change.organization, change.id)
-        if message is None:
-            return None
-        recipient = entities.access.types.get(message.get("recipientType", ""))
-        link = recipient.actor_link if recipient is not None else None
-        if not link or entities.actor.links.get(link) != message.get("recipientId"):
+        if message is None or not self._hears(entities, message):
             return None
         return Seen(change, message)
 
