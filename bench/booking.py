@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 from app.config import Settings
-from app.graphql.server import settle_heap
 from app.platform.actor import Actor
 from app.platform.auth import Identity
 from app.platform.errors import Conflict
+from app.platform.heap import settle_heap
 from app.runtime import build_runtime
 from app.tutoring.scheduling.booking import (
     BookingRequest,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import statistics
 import sys
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 from app.config import Settings
 from app.graphql.app import create_app
 from app.platform.auth import mint_dev_token
+from app.platform.heap import settle_heap
 from app.runtime import build_runtime
 from bench.compare import PAGES
 from bench.seed import ORG, SECRET, USERS, seed
@@ -78,8 +78,7 @@ async def main(sizes: list[int], requests: int, rounds: int) -> None:
             reply = json.loads(await call(app, body, headers))
         edges = reply["data"]["sessions"]["edges"]
         assert len(edges) == 50 and reply["data"]["sessions"]["totalCount"] == TEACHER_SESSIONS
-    gc.collect()
-    gc.freeze()  # as the server does once started (app.graphql.server.Server)
+    settle_heap()  # as the server does once started (app.graphql.server.Server)
     samples: dict[int, list[float]] = {size: [] for size in sizes}
     for _ in range(rounds):  # interleaved, so drift in the machine hits every size alike
         for size, app in apps.items():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from app.platform.heap import settle_heap
 
 HEAD_TIMEOUT_SECONDS = 10.0
 KEEP_ALIVE_SECONDS = 5
@@ -78,11 +79,9 @@ class Server(uvicorn.Server):
     re-raising the signal once stopped, which would kill the process before the command's
     clean-up ran (the embedded Redis would outlive it). The command then exits with 0.
 
-    Once started, everything built so far (the schema, the packs, caches, libraries) is
-    moved out of the garbage collector's reach (``gc.freeze``): those objects live as long
-    as the process, and every full collection would otherwise walk all of them again. The
-    young generation is collected less often, as servers that allocate much and create few
-    cycles usually are."""
+    Once started, everything built so far is moved out of the garbage collector's reach and
+    the young generation's threshold follows what its collections find
+    (``app.platform.heap``)."""
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
@@ -101,17 +100,6 @@ class Server(uvicorn.Server):
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-
-
-def settle_heap() -> None:
-    """Moves everything allocated so far out of the collector's reach and collects the young
-    generation less often (see ``Server``). Benchmarks that run the service in-process call it
-    once their data is loaded, as the server does at start."""
-    gc.collect()
-    gc.freeze()
-    # A request allocates thousands of short-lived objects and few cycles: collect the young
-    # generation every 10,000 allocations instead of 700 (CPython's default).
-    gc.set_threshold(10_000, 20, 20)
 
 
 def server_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
