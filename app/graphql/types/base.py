@@ -37,18 +37,6 @@ def masked(
     )
 
 
-def enum_of(enum: type[Enum]) -> Callable[[Any], Any]:
-    """A stored value to its enum member by one dictionary look-up (calling the enum class
-    costs a Python-level call per row)."""
-    members = enum._value2member_map_
-
-    def convert(value: Any) -> Any:
-        member = members.get(value)
-        return member if member is not None else enum(value)
-
-    return convert
-
-
 def objects_of(cls: type) -> Callable[[Any], Any]:
     """Converts a stored sub-document (or list of them) into a GraphQL object type."""
 
@@ -63,8 +51,11 @@ def objects_of(cls: type) -> Callable[[Any], Any]:
 def entity_object(cls: type) -> type:
     """Builds ``cls(entity=...)`` objects by copying the entity's masked data into the
     object's attributes in one step (a hidden field is absent, so the class default, null,
-    shows), converting the few fields that need it (enums, sub-objects). GraphQL then reads
-    plain attributes -- no resolver call per field."""
+    shows), converting the few fields that need it (sub-objects). GraphQL then reads plain
+    attributes -- no resolver call per field. Enum fields need no conversion: graphql-core
+    serializes an enum by its value, which is what the store holds (``"scheduled"`` is
+    ``SCHEDULED``), in one dictionary look-up; an enum member would cost Strawberry a scan
+    of the enum's values per row."""
     definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
     converters, aliases = [], []
     for f in definition.fields:
@@ -91,11 +82,23 @@ def entity_object(cls: type) -> type:
         values["updatedAt"] = entity.updated_at
 
     cls.__init__ = __init__  # type: ignore[misc]
-    # graphql-core checks every object of a type that implements an interface; Strawberry's
-    # generic check (casts, generics, isinstance over a tuple) costs a page of 50 rows
-    # microseconds each. Our objects are built by this class only.
-    definition.is_type_of = lambda obj, _info: type(obj) is cls
+    ENTITY_OBJECTS.append(cls)
     return cls
+
+
+ENTITY_OBJECTS: list[type] = []
+
+
+def skip_type_checks(schema: strawberry.Schema) -> None:
+    """graphql-core asks ``is_type_of`` of every object whose type implements an interface,
+    before completing it: for entity types, a page of 50 sessions with their students makes
+    100 such calls, each answered by Strawberry's generic check (casts, generics, an
+    isinstance over a tuple). Entity objects are only ever built by their own class, whose
+    fields are typed, so the check cannot fail; the interface's own type resolution
+    (Relay's ``node``) does not use it."""
+    types = schema._schema.type_map
+    for cls in ENTITY_OBJECTS:
+        types[cls.__strawberry_definition__.name].is_type_of = None  # type: ignore[attr-defined]
 
 
 @strawberry.interface(description="An entity: its id and timestamps are visible whenever it is.")

@@ -17,7 +17,6 @@ from app.graphql.types.base import (
     Connection,
     Node,
     entity_object,
-    enum_of,
     masked,
     objects_of,
 )
@@ -207,7 +206,7 @@ class Session(Node):
     )
     subject: str | None = masked("subject")
     meetingLink: str | None = masked("meetingLink")
-    status: SessionStatus | None = masked("status", enum_of(SessionStatus))
+    status: SessionStatus | None = masked("status")
     entitlementId: strawberry.ID | None = masked("entitlementId")
     paymentId: strawberry.ID | None = masked("paymentId")
     teacherNotes: str | None = masked("teacherNotes")
@@ -254,7 +253,7 @@ class Payment(Node):
     guardianId: strawberry.ID | None = masked("guardianId")
     amount: float | None = masked("amount")
     currency: str | None = masked("currency")
-    status: PaymentStatus | None = masked("status", enum_of(PaymentStatus))
+    status: PaymentStatus | None = masked("status")
     method: str | None = masked("method")
     providerReference: str | None = masked("providerReference")
     sessionId: strawberry.ID | None = masked("sessionId")
@@ -293,7 +292,7 @@ class Entitlement(Node):
     )
     usedCredits: int | None = masked("usedCredits")
     expiresAt: datetime | None = masked("expiresAt")
-    status: EntitlementStatus | None = masked("status", enum_of(EntitlementStatus))
+    status: EntitlementStatus | None = masked("status")
     paymentId: strawberry.ID | None = masked("paymentId")
     subject: str | None = masked("subject")
     preferredTeacherId: strawberry.ID | None = masked("preferredTeacherId")
