@@ -55,6 +55,20 @@ def _value_at(doc: Mapping[str, Any], path: str, missing: Any = None) -> Any:
     return value
 
 
+def _values_at(docs: list[dict[str, Any]], path: str) -> list[Any]:
+    """The value at a plain dotted ``path`` of each document, ``_MISSING`` where it has none.
+    A scope's relational look-up reads one id from each of a user's documents on every
+    request, so the usual two-part path (``data.studentId``) is one comprehension."""
+    parts = path.split(".")
+    if len(parts) == 2:
+        outer, inner = parts
+        return [
+            sub.get(inner, _MISSING) if isinstance(sub := d.get(outer), dict) else _MISSING
+            for d in docs
+        ]
+    return [_value_at(d, path, _MISSING) for d in docs]
+
+
 def _hashable(value: Any) -> bool:
     return isinstance(value, Hashable) and not isinstance(value, bool | float) and value is not None
 
@@ -308,11 +322,7 @@ class _PartitionedRaw:
         await asyncio.sleep(0)
         seen: dict[Any, None] = {}
         unhashable: list[Any] = []
-        parts = key.split(".")
-        for doc in self._matches(filter):
-            value: Any = doc
-            for part in parts:  # a plain dotted path (what distinct is called with)
-                value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        for value in _values_at(self._matches(filter), key):
             if type(value) is str:  # the usual case: an id
                 seen[value] = None
                 continue
