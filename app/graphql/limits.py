@@ -76,14 +76,12 @@ class DocumentLimits(SchemaExtension):
     the document's structure, hashing and comparing the whole tree on every request; the
     parse cache hands out one document object per text, so its identity is the key here.)"""
 
-    def on_operation(self) -> Iterator[None]:
-        ctx = self.execution_context
-        ctx.validation_rules = ctx.validation_rules + VALIDATION_RULES
-        ctx.parse_options["max_tokens"] = MAX_TOKENS
-        yield
+    # Two hooks, not three: each hook costs every request a context manager Strawberry
+    # builds anew, so the limits are set where they are used (parsing, validation).
 
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
+        ctx.parse_options["max_tokens"] = MAX_TOKENS  # also for Strawberry's parse, if ours fails
         try:
             ctx.graphql_document = parse_document(ctx.query or "", MAX_TOKENS)
         except GraphQLError:
@@ -92,6 +90,7 @@ class DocumentLimits(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
+        ctx.validation_rules = ctx.validation_rules + VALIDATION_RULES
         document, rules = ctx.graphql_document, ctx.validation_rules
         key = (id(document), tuple(map(id, rules)))
         hit = _VALIDATED.get(key)
