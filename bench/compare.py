@@ -1,7 +1,7 @@
 """The project against bare Strawberry, side by side: requests per second and server CPU per
 request for a teacher's page and an admin's page of 50 sessions.
 
-    .venv/bin/python bench/compare.py [--sessions 60] [--rounds 5] [--seconds 4]
+    .venv/bin/python bench/compare.py [--sessions 60] [--rounds 9] [--seconds 4]
 
 Four servers run at once, each in its own process under the same uvicorn settings (the
 project's, from ``app.graphql.server``), each seeded with the same organization:
@@ -13,9 +13,13 @@ project's, from ``app.graphql.server``), each seeded with the same organization:
 - ``bare-store``: bare Strawberry reading the same in-memory store with DataLoaders and the
   same caches, no auth and no permissions.
 
-Rounds are interleaved (every server and page once per round) and the medians reported. The
-load comes from ``wrk`` when it is installed (Debian's package ``wrk``), otherwise from a
-Python client in a separate process; server CPU comes from ``/proc/<pid>/stat``.
+Rounds are interleaved: every server and page once per round, the project run between the
+two baselines its targets name, the order reversed every other round, so that a slow stretch
+of a shared machine does not always fall on the same server. Each server's medians are
+reported; ratios are paired: each round's project figure over the same round's baseline
+figure, then the median of those, with their range. The load comes from ``wrk`` when it is
+installed (Debian's package ``wrk``), otherwise from a Python client in a
+separate process; server CPU comes from ``/proc/<pid>/stat``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 KINDS = ("project", "bare", "bare+caches", "bare-store")
+RUN_ORDER = ("bare", "project", "bare-store", "bare+caches")  # the project next to both targets
 PAGES = {
     "teacher": "{ sessions(first: 50, orderBy: [{field: START_TIME}]) { totalCount edges "
     "{ node { id startTime status subject student { name } } } } }",
@@ -178,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=60)
     parser.add_argument("--teacher-sessions", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
@@ -207,9 +212,10 @@ def main() -> None:
             for page in PAGES:
                 _check(url, page)
         results: dict[tuple[str, str], list[tuple[float, float]]] = {}
-        for _ in range(args.rounds):
+        for n in range(args.rounds):
+            order = [(kind, servers[kind]) for kind in RUN_ORDER]
             for page in PAGES:
-                for kind, (proc, url) in servers.items():
+                for kind, (proc, url) in order if n % 2 == 0 else reversed(order):
                     run = _round(proc.pid, url, page, args.seconds, args.connections)
                     results.setdefault((kind, page), []).append(run)
     finally:
@@ -233,15 +239,23 @@ def _report(results: dict, args: argparse.Namespace, teacher_sessions: int) -> N
         for kind in KINDS:
             rps, cpu = median[(kind, page)]
             print(f"{page:<8} {kind:<12} {rps:>8.0f} {cpu:>11.2f}")
-    print("\nproject CPU per request as a multiple of each baseline (target in brackets)")
+    print(
+        "\nproject CPU per request as a multiple of each baseline: the median of the rounds' "
+        "ratios (their range; target in brackets)"
+    )
     for page in PAGES:
-        project = median[("project", page)][1]
         cells = []
         for kind in KINDS[1:]:
-            ratio = project / median[(kind, page)][1]
+            paired = [
+                p / b
+                for (_, p), (_, b) in zip(
+                    results[("project", page)], results[(kind, page)], strict=True
+                )
+            ]
+            ratio = statistics.median(paired)
             target = TARGETS.get((page, kind))
             mark = f" [<= {target}{' ok' if ratio <= target else ' MISSED'}]" if target else ""
-            cells.append(f"{kind} {ratio:.2f}x{mark}")
+            cells.append(f"{kind} {ratio:.2f}x ({min(paired):.2f}-{max(paired):.2f}){mark}")
         print(f"  {page:<8} " + "; ".join(cells))
 
 
