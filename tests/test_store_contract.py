@@ -56,6 +56,19 @@ async def test_sort_skip_limit_and_ranges(backend):
     assert docs[0]["at"] == t0.replace(day=6)  # datetimes come back aware and equal
 
 
+async def test_reads_hand_out_documents_of_the_callers_own(backend):
+    # The entity service masks what it read in place: that must not reach the store or
+    # another reader.
+    col = backend.collection("things")
+    await col.insert_one("a", {"_id": "1", "data": {"name": "x", "secret": "s"}})
+    (first,) = await col.find("a", {"_id": "1"})
+    del first["data"]["secret"]
+    first["data"]["name"] = "changed"
+    again = await col.find_one("a", {"_id": "1"})
+    assert again["data"] == {"name": "x", "secret": "s"}
+    assert (await col.find("a", {"data.secret": "s"}))[0]["data"]["name"] == "x"
+
+
 async def test_conditional_update_is_atomic_and_returns_the_new_document(backend):
     col = backend.collection("counters")
     await col.insert_one("a", {"_id": "c", "left": 1})

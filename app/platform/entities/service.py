@@ -59,6 +59,30 @@ def _now(clock: Clock) -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def _masked_in_place(slug: str, doc: Mapping[str, Any], visible: frozenset[str]) -> Entity:
+    """The entity of ``doc``, whose ``data`` becomes the entity's, less what the mask hides.
+    Runs for every row of every page: nothing is copied, a mask usually hides nothing the
+    document holds, and the tuple is built directly (a NamedTuple's keyword constructor is a
+    Python-level call)."""
+    data = doc.get("data")
+    if data is None:
+        data = {}
+    elif not visible.issuperset(data):
+        for name in data.keys() - visible:
+            del data[name]
+    return _new_entity(
+        Entity, (doc["_id"], slug, data, doc["createdAt"], doc["updatedAt"], visible)
+    )
+
+
+def entity_cursor(entity: Entity, *, spec: Sequence[tuple[str, int]]) -> str:
+    """The cursor of an entity in a page ordered by ``spec``: its values are those of the
+    stored document, as every field ``spec`` names is visible to the actor."""
+    doc = {"_id": entity.id, "data": entity.data, "createdAt": entity.created_at,
+           "updatedAt": entity.updated_at}  # fmt: skip
+    return encode_cursor(doc, spec=spec)
+
+
 def _and(*parts: Mapping[str, Any] | None) -> dict[str, Any]:
     """The conjunction of filters, as one flat document when their fields do not overlap
     (the shape a query planner, ours or MongoDB's, matches indexes against best)."""
@@ -153,17 +177,14 @@ class ActorEntities:
         if backward:
             docs.reverse()
         reveal = await self._revealer(slug, Action.LIST)
-        items, sources = [], []
-        for doc in docs:
-            entity = reveal(doc)
-            if entity is not None:
-                items.append(entity)
-                sources.append(doc)
-        encode = partial(encode_cursor, spec=spec)
+        items = [entity for doc in docs if (entity := reveal(doc)) is not None]
+        # Cursors come from the entities: the page need not keep the documents alive while
+        # it is served, and what orders it is visible to the actor (``sort_spec``).
+        encode = partial(entity_cursor, spec=spec)
         if backward:
             # Items after ``before`` exist (it was one); before the page, when more came back.
-            return Page(items, sources, bool(before), encode, has_previous_page=more)
-        return Page(items, sources, more, encode, has_previous_page=bool(after))
+            return Page(items, items, bool(before), encode, has_previous_page=more)
+        return Page(items, items, more, encode, has_previous_page=bool(after))
 
     async def count(
         self,
@@ -470,7 +491,9 @@ class ActorEntities:
     async def _revealer(
         self, slug: str, action: Action
     ) -> Callable[[dict[str, Any]], Entity | None]:
-        """``_reveal`` for many documents: the roles' scopes are looked up once."""
+        """``_reveal`` for many documents just read from the store: the roles' scopes are
+        looked up once, and each document's own data becomes its entity's, masked in place
+        (reads hand out documents of their own, see ``RawCollection``)."""
         scopes = [
             (role, await self.access.role_scope(role, slug))
             for role in self.access.roles_for(slug, action)
@@ -482,19 +505,21 @@ class ActorEntities:
                 mask = self.access.mask(slug, [role])
 
                 def reveal_conditional(doc: dict[str, Any]) -> Entity | None:
-                    return self._masked(slug, doc, mask(doc)) if admits(doc) else None
+                    return _masked_in_place(slug, doc, mask(doc)) if admits(doc) else None
 
                 return reveal_conditional
             visible = self.access.visible_fields(slug, [role])
 
             def reveal_one(doc: dict[str, Any]) -> Entity | None:
-                return self._masked(slug, doc, visible) if admits(doc) else None
+                return _masked_in_place(slug, doc, visible) if admits(doc) else None
 
             return reveal_one
 
         def reveal(doc: dict[str, Any]) -> Entity | None:
             roles = [role for role, scope in scopes if scope.predicate(doc)]
-            return self._entity(slug, doc, roles) if roles else None
+            if not roles:
+                return None
+            return _masked_in_place(slug, doc, self.access.visible_on(slug, roles, doc))
 
         return reveal
 
@@ -523,16 +548,8 @@ class ActorEntities:
 
     @staticmethod
     def _masked(slug: str, doc: Mapping[str, Any], visible: frozenset[str]) -> Entity:
-        # Runs for every row of every page: copy, then drop what the mask hides (a mask hides
-        # few fields, and usually none the document holds); the tuple is built directly, as
-        # a NamedTuple's keyword constructor is a Python-level call.
-        data = dict(doc.get("data", _NO_DATA))
-        if not visible.issuperset(data):
-            for name in data.keys() - visible:
-                del data[name]
-        return _new_entity(
-            Entity, (doc["_id"], slug, data, doc["createdAt"], doc["updatedAt"], visible)
-        )
+        """The entity of a document the caller keeps using (a write's): its data copied."""
+        return _masked_in_place(slug, {**doc, "data": dict(doc.get("data", _NO_DATA))}, visible)
 
     @staticmethod
     def _reject_unknown(entity_type: EntityType, data: Mapping[str, Any]) -> None:

@@ -47,7 +47,9 @@ class IndexSpec:
 
 
 class RawCollection(Protocol):
-    """What a backend provides: MongoDB semantics, no organization handling."""
+    """What a backend provides: MongoDB semantics, no organization handling. Reads hand out
+    documents of the caller's own, as a driver does (new dicts and lists each time), so a
+    caller may change what it read without touching the store or another reader."""
 
     async def find(
         self, filter: Filter, sort: SortSpec | None, limit: int | None, skip: int
