@@ -28,6 +28,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 TYPED_COLLECTIONS = frozenset({"entities"})  # partitioned by type as well
 _MISSING = object()
+_NONE: frozenset[Any] = frozenset()
 _PRESENT = object()  # the index entry of every document that has the field at all
 
 
@@ -157,11 +159,11 @@ class _Partition:
 
     # -- queries ------------------------------------------------------------------------
 
-    def candidates(self, filter: Mapping[str, Any]) -> tuple[set[Any] | None, bool]:
+    def candidates(self, filter: Mapping[str, Any]) -> tuple[AbstractSet[Any] | None, bool]:
         """Ids that may match ``filter`` (None: every document may), and whether they match
         it exactly: every condition of the filter (and of its top-level ``$and``) is an
         indexed lookup or the partition itself, so the index answers the whole query."""
-        found: set[Any] | None = None
+        found: AbstractSet[Any] | None = None
         exact = True
         conjuncts = [filter, *(c for c in filter.get("$and", ()) if isinstance(c, Mapping))]
         for condition in conjuncts:
@@ -175,27 +177,34 @@ class _Partition:
                 found = ids if found is None else found & ids
         return found, exact and found is not None
 
-    def _lookup(self, path: str, wanted: Any) -> set[Any] | None:
+    def _lookup(self, path: str, wanted: Any) -> AbstractSet[Any] | None:
+        """The ids of the documents whose ``path`` holds ``wanted`` (None: the index cannot
+        tell). The index's own set may come back: callers only read it."""
         bucket = self._index[path]
         if isinstance(wanted, Mapping) and wanted == {"$exists": True}:
-            return set(bucket.get(_PRESENT, ()))  # e.g. a partial unique index's condition
+            return bucket.get(_PRESENT, _NONE)  # e.g. a partial unique index's condition
         if isinstance(wanted, Mapping):
             values = wanted.get("$in") if set(wanted) == {"$in"} else None
             if not isinstance(values, list) or not all(_indexable(v) for v in values):
                 return None
             out: set[Any] = set()
             for v in values:
-                out |= bucket.get(v, set())
+                out |= bucket.get(v, _NONE)
             return out
         if not _indexable(wanted):
             return None
-        return set(bucket.get(wanted, ()))
+        return bucket.get(wanted, _NONE)
 
-    def iter_documents(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """The stored documents matching ``filter`` (given in stored form: naive UTC)."""
-        return self._iter_documents(filter)
+    def iter_documents(
+        self, filter: Mapping[str, Any], ordered: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """The stored documents matching ``filter`` (given in stored form: naive UTC), in
+        insertion order unless the caller does not care (counts, distinct values)."""
+        return self._iter_documents(filter, ordered)
 
-    def _iter_documents(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def _iter_documents(
+        self, filter: Mapping[str, Any], ordered: bool = True
+    ) -> Iterator[dict[str, Any]]:
         documents = self.col._store._documents
         ids, exact = self.candidates(filter)
         if ids is None:
@@ -204,10 +213,12 @@ class _Partition:
             pending = {i for i in self.pending if i in documents}
             order = self._order
             if pending:
-                ids |= pending
+                ids = ids | pending
                 docs = [documents[i] for i in sorted(ids, key=lambda i: order.get(i, -1))]
-            else:
+            elif ordered:
                 docs = [documents[i] for i in sorted(ids, key=order.__getitem__)]
+            else:
+                docs = [documents[i] for i in ids]
             if exact and not pending:
                 return iter(docs)
         return (d for d in docs if filtering.filter_applies(filter, d))
@@ -304,10 +315,12 @@ class _PartitionedRaw:
         docs = docs[skip : skip + limit] if limit else docs[skip:]
         return [_export(d) for d in docs]
 
-    def _matches(self, filter: Filter) -> list[dict[str, Any]]:
-        """The stored documents (not copies) that match ``filter``, in insertion order."""
+    def _matches(self, filter: Filter, ordered: bool = True) -> list[dict[str, Any]]:
+        """The stored documents (not copies) that match ``filter``, in insertion order
+        unless ``ordered`` is false."""
         stored_form = helpers.patch_datetime_awareness_in_document(dict(filter))
-        return [d for part in self._route(filter) for d in part.iter_documents(stored_form)]
+        parts = self._route(filter)
+        return [d for part in parts for d in part.iter_documents(stored_form, ordered)]
 
     async def find_one(self, filter: Filter) -> dict[str, Any] | None:
         await asyncio.sleep(0)
@@ -316,13 +329,13 @@ class _PartitionedRaw:
 
     async def count(self, filter: Filter) -> int:
         await asyncio.sleep(0)
-        return len(self._matches(filter))
+        return len(self._matches(filter, ordered=False))
 
     async def distinct(self, key: str, filter: Filter) -> list[Any]:
         await asyncio.sleep(0)
         seen: dict[Any, None] = {}
         unhashable: list[Any] = []
-        for value in _values_at(self._matches(filter), key):
+        for value in _values_at(self._matches(filter, ordered=False), key):
             if type(value) is str:  # the usual case: an id
                 seen[value] = None
                 continue
