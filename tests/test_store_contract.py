@@ -56,6 +56,23 @@ async def test_sort_skip_limit_and_ranges(backend):
     assert docs[0]["at"] == t0.replace(day=6)  # datetimes come back aware and equal
 
 
+async def test_distinct_values_of_ids_arrays_and_missing_fields(backend):
+    col = backend.collection("things")
+    await col.insert_many(
+        "a",
+        [
+            {"_id": "1", "data": {"ref": "x", "tags": ["p", "q"]}},
+            {"_id": "2", "data": {"ref": "y", "tags": ["q"]}},
+            {"_id": "3", "data": {"ref": "x"}},
+            {"_id": "4", "data": {}},
+            {"_id": "5"},
+        ],
+    )
+    assert sorted(await col.distinct("a", "data.ref", {})) == ["x", "y"]
+    assert sorted(await col.distinct("a", "data.tags", {})) == ["p", "q"]  # array elements
+    assert await col.distinct("a", "data.ref", {"_id": "4"}) == []
+
+
 async def test_reads_hand_out_documents_of_the_callers_own(backend):
     # The entity service masks what it read in place: that must not reach the store or
     # another reader.

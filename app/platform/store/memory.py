@@ -64,10 +64,13 @@ def _values_at(docs: list[dict[str, Any]], path: str) -> list[Any]:
     parts = path.split(".")
     if len(parts) == 2:
         outer, inner = parts
-        return [
-            sub.get(inner, _MISSING) if isinstance(sub := d.get(outer), dict) else _MISSING
-            for d in docs
-        ]
+        try:  # every document holds a sub-document there (an entity's data)
+            return [d[outer].get(inner, _MISSING) for d in docs]
+        except (KeyError, AttributeError, TypeError):
+            return [
+                sub.get(inner, _MISSING) if isinstance(sub := d.get(outer), dict) else _MISSING
+                for d in docs
+            ]
     return [_value_at(d, path, _MISSING) for d in docs]
 
 
@@ -333,9 +336,17 @@ class _PartitionedRaw:
 
     async def distinct(self, key: str, filter: Filter) -> list[Any]:
         await asyncio.sleep(0)
+        values = _values_at(self._matches(filter, ordered=False), key)
+        try:  # the usual case, ids: one pass in C
+            distinct = dict.fromkeys(values)
+        except TypeError:  # arrays or sub-documents among them
+            distinct = None
+        if distinct is not None and all(type(v) is str or v is _MISSING for v in distinct):
+            distinct.pop(_MISSING, None)
+            return list(distinct)
         seen: dict[Any, None] = {}
         unhashable: list[Any] = []
-        for value in _values_at(self._matches(filter, ordered=False), key):
+        for value in values:
             if type(value) is str:  # the usual case: an id
                 seen[value] = None
                 continue
