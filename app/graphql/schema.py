@@ -27,6 +27,7 @@ from app.graphql.queries import CoreQuery
 from app.graphql.scheduling import SchedulingMutation, SchedulingQuery
 from app.graphql.subscriptions import LiveSubscription
 from app.graphql.types.base import skip_type_checks
+from app.graphql.types.entities import NODE_TYPES
 from app.platform.errors import QueryTooComplex
 
 Query = merge_types("Query", (CoreQuery, SchedulingQuery, AdminQuery, AgentQuery, MessagesQuery))
@@ -76,7 +77,7 @@ schema = _Schema(
         ErrorCodes,
     ],
 )
-skip_type_checks(schema)
+skip_type_checks(schema, NODE_TYPES.values())  # the entity_object classes
 
 
 def export_sdl() -> str:

@@ -124,7 +124,7 @@ async def _listing(
         org, and_filters(where, *conditions), sort=list(order), limit=first + 1
     )
     rows = docs[:first]
-    page = Page(rows, rows, len(docs) > first, partial(encode_cursor, spec=order))
+    page = Page(rows, len(docs) > first, partial(encode_cursor, spec=order))
     return Listing(page, count)
 
 

@@ -176,7 +176,7 @@ class Outbox:
         query = and_filters(where, after_cursor)
         docs = await self._col.find(org, query, sort=spec, limit=first + 1)
         items = docs[:first]
-        return Page(items, items, len(docs) > first, partial(encode_cursor, spec=spec))
+        return Page(items, len(docs) > first, partial(encode_cursor, spec=spec))
 
     async def count(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -82,14 +82,10 @@ def entity_object(cls: type) -> type:
         values["updatedAt"] = entity.updated_at
 
     cls.__init__ = __init__  # type: ignore[misc]
-    ENTITY_OBJECTS.append(cls)
     return cls
 
 
-ENTITY_OBJECTS: list[type] = []
-
-
-def skip_type_checks(schema: strawberry.Schema) -> None:
+def skip_type_checks(schema: strawberry.Schema, classes: Iterable[type]) -> None:
     """graphql-core asks ``is_type_of`` of every object whose type implements an interface,
     before completing it: for entity types, a page of 50 sessions with their students makes
     100 such calls, each answered by Strawberry's generic check (casts, generics, an
@@ -97,7 +93,7 @@ def skip_type_checks(schema: strawberry.Schema) -> None:
     fields are typed, so the check cannot fail; the interface's own type resolution
     (Relay's ``node``) does not use it."""
     types = schema._schema.type_map
-    for cls in ENTITY_OBJECTS:
+    for cls in classes:
         types[cls.__strawberry_definition__.name].is_type_of = None  # type: ignore[attr-defined]
 
 

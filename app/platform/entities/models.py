@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -38,18 +38,17 @@ class OrderKey:
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """A page of entities (or of the platform's own records: audit entries, jobs). Cursors
-    are encoded only when asked for: a page whose cursors nobody reads (most screens) does
-    not pay for them."""
+    are encoded from the items, and only when asked for: a page whose cursors nobody reads
+    (most screens) does not pay for them."""
 
     items: list[T]
-    sources: list[Mapping[str, Any]] = field(default_factory=list)  # stored docs, for cursors
     has_next_page: bool = False
-    encode: Callable[[Mapping[str, Any]], str] | None = None
+    encode: Callable[[T], str] | None = None
     has_previous_page: bool = False
 
     def cursor(self, index: int) -> str:
         assert self.encode is not None
-        return self.encode(self.sources[index])
+        return self.encode(self.items[index])
 
     @property
     def cursors(self) -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from app.platform.entities.models import OrderKey
+from app.platform.entities.models import Entity, OrderKey
 from app.platform.errors import BadUserInput, Forbidden
 from app.platform.inputs import utc_datetime
 from app.platform.registry import EntityType
@@ -157,6 +157,14 @@ def encode_cursor(doc: Mapping[str, Any], *, spec: Sequence[tuple[str, int]]) ->
     }
     raw = json.dumps(payload, separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def entity_cursor(entity: Entity, *, spec: Sequence[tuple[str, int]]) -> str:
+    """The cursor of an entity in a page ordered by ``spec``: its values are those of the
+    stored document, as every field ``spec`` names is visible to the actor (``sort_spec``)."""
+    doc = {"_id": entity.id, "data": entity.data, "createdAt": entity.created_at,
+           "updatedAt": entity.updated_at}  # fmt: skip
+    return encode_cursor(doc, spec=spec)
 
 
 def reverse_spec(spec: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -24,7 +24,7 @@ from app.platform.entities.models import Entity, Link, OrderKey, Page
 from app.platform.entities.query import (
     build_filter,
     cursor_condition,
-    encode_cursor,
+    entity_cursor,
     reverse_spec,
     sort_spec,
 )
@@ -40,7 +40,6 @@ from app.platform.undo import register, undo_on_failure
 
 MAX_PAGE_SIZE = 100
 VERSION = "_v"
-_NO_DATA: Mapping[str, Any] = {}
 _new_entity = tuple.__new__  # Entity's fields in order, without its keyword constructor
 
 ENTITY_INDEXES = (
@@ -73,14 +72,6 @@ def _masked_in_place(slug: str, doc: Mapping[str, Any], visible: frozenset[str])
     return _new_entity(
         Entity, (doc["_id"], slug, data, doc["createdAt"], doc["updatedAt"], visible)
     )
-
-
-def entity_cursor(entity: Entity, *, spec: Sequence[tuple[str, int]]) -> str:
-    """The cursor of an entity in a page ordered by ``spec``: its values are those of the
-    stored document, as every field ``spec`` names is visible to the actor."""
-    doc = {"_id": entity.id, "data": entity.data, "createdAt": entity.created_at,
-           "updatedAt": entity.updated_at}  # fmt: skip
-    return encode_cursor(doc, spec=spec)
 
 
 def _and(*parts: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -183,8 +174,8 @@ class ActorEntities:
         encode = partial(entity_cursor, spec=spec)
         if backward:
             # Items after ``before`` exist (it was one); before the page, when more came back.
-            return Page(items, items, bool(before), encode, has_previous_page=more)
-        return Page(items, items, more, encode, has_previous_page=bool(after))
+            return Page(items, bool(before), encode, has_previous_page=more)
+        return Page(items, more, encode, has_previous_page=bool(after))
 
     async def count(
         self,
@@ -544,12 +535,9 @@ class ActorEntities:
         return self._entity(slug, doc, roles)
 
     def _entity(self, slug: str, doc: Mapping[str, Any], roles: list[RoleDefinition]) -> Entity:
-        return self._masked(slug, doc, self.access.visible_on(slug, roles, doc))
-
-    @staticmethod
-    def _masked(slug: str, doc: Mapping[str, Any], visible: frozenset[str]) -> Entity:
         """The entity of a document the caller keeps using (a write's): its data copied."""
-        return _masked_in_place(slug, {**doc, "data": dict(doc.get("data", _NO_DATA))}, visible)
+        visible = self.access.visible_on(slug, roles, doc)
+        return _masked_in_place(slug, {**doc, "data": dict(doc.get("data", {}))}, visible)
 
     @staticmethod
     def _reject_unknown(entity_type: EntityType, data: Mapping[str, Any]) -> None:
